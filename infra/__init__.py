@@ -1,0 +1,1 @@
+"""shipyard's infrastructure side: the platform spec, the Pulumi program, its targets and the offline plan."""

@@ -1,0 +1,5 @@
+"""Pulumi's entry point (`main: infra` in Pulumi.yaml)."""
+
+from infra.program import main
+
+main()

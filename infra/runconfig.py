@@ -1,0 +1,54 @@
+"""The run configuration a target hands to the pipelines: one JSON document per model.
+
+This is the contract between `infra` (which writes it into a ConfigMap, an S3 object, a local file)
+and `pipelines` (which reads it with `pipelines.config.load_config`). Pure: no Pulumi, no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.spec import ModelSpec, PlatformSpec
+
+#: Version of the document's layout; `pipelines.config` refuses a version it does not know.
+RUN_CONFIG_VERSION = 1
+
+
+def pipeline_config(
+    spec: PlatformSpec,
+    model: ModelSpec,
+    *,
+    tracking_uri: str,
+    inference_log_uri: str,
+    reports_uri: str,
+    sinks: list[str],
+    retrain: str,
+) -> dict[str, Any]:
+    """The run configuration of `model` on a platform.
+
+    - `tracking_uri`: the MLflow tracking server the steps log to.
+    - `inference_log_uri`: the prefix (path or object-store URI) where serving writes inference logs
+      (Parquet files: the feature columns, `prediction`, `_timestamp`, `_model_version`) and where
+      `monitor` reads its window.
+    - `reports_uri`: where `monitor` writes its JSON and HTML drift reports.
+    - `sinks`: where drift metrics go: `stdout`, `prometheus:<file>`, `cloudwatch:<namespace>`.
+    - `retrain`: how `monitor` starts retraining: `inline` (run it in-process), `kubernetes-job:<namespace>/<cronjob>`,
+      `sagemaker-pipeline:<name>`, or `none`.
+    """
+    pipeline = model.pipeline.model_dump(mode="json")
+    monitoring = model.monitoring.model_dump(mode="json", exclude={"schedule", "alerts"})
+    return {
+        "version": RUN_CONFIG_VERSION,
+        "platform": spec.name,
+        "environment": spec.environment,
+        "model_name": model.registered_model,
+        "alias": model.serving.alias,
+        "experiment": f"{spec.name}/{model.name}",
+        "tracking_uri": tracking_uri,
+        **pipeline,
+        "monitoring": monitoring,
+        "inference_log_uri": inference_log_uri,
+        "reports_uri": reports_uri,
+        "sinks": list(sinks),
+        "retrain": retrain,
+    }

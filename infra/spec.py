@@ -1,0 +1,433 @@
+"""The platform spec: one validated description of an ML platform, shared by every stack.
+
+The spec speaks in platform terms (size classes, replica bounds, schedules, thresholds); each target
+maps those terms onto its own services through small tables. Every model is strict: an unknown key is
+an error, and every cross-field rule reports the exact key path at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+SizeClass = Literal["small", "medium", "large", "gpu"]
+TargetName = Literal["local", "kubernetes", "aws", "gcp", "azure"]
+EnvironmentName = Literal["dev", "staging", "prod"]
+Task = Literal["classification", "regression"]
+
+#: Estimators the pipelines know, by task. `pipelines.train` maps each name onto a scikit-learn class.
+ESTIMATORS: dict[str, Task] = {
+    "logistic_regression": "classification",
+    "random_forest_classifier": "classification",
+    "hist_gradient_boosting_classifier": "classification",
+    "ridge": "regression",
+    "random_forest_regressor": "regression",
+    "hist_gradient_boosting_regressor": "regression",
+}
+
+#: Metrics a gate may name, by task, and whether a higher value is better.
+METRICS: dict[Task, dict[str, bool]] = {
+    "classification": {"accuracy": True, "roc_auc": True, "f1": True, "log_loss": False},
+    "regression": {"rmse": False, "mae": False, "r2": True},
+}
+
+_CRON_FIELD = r"(\*|\d+|\d+-\d+|\*/\d+|\d+(,\d+)+|\d+-\d+/\d+)"
+_CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+Cron = Annotated[str, Field(description="A five-field cron expression, e.g. '0 3 * * 0'.")]
+DnsName = Annotated[str, Field(min_length=1, max_length=40, description="Lowercase letters, digits and '-'.")]
+
+
+class StrictModel(BaseModel):
+    """Base of every spec section: unknown keys are errors and a validated spec is immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_cron(value: str) -> str:
+    if not _CRON.match(value.strip()):
+        raise ValueError(f"{value!r} is not a five-field cron expression (e.g. '0 3 * * 0')")
+    return value.strip()
+
+
+def _check_dns(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(f"{value!r} must be lowercase letters, digits and '-', starting with a letter")
+    return value
+
+
+class Secret(StrictModel):
+    """A secret value: a Pulumi secret (`pulumi config set --secret`) or a reference to a secret store.
+
+    Plaintext is refused. `source` is the key path that held it, filled in by the loader.
+    """
+
+    secure: str | None = Field(None, description="Pulumi-encrypted ciphertext, as `pulumi config set --secret` writes it.")
+    ref: str | None = Field(None, description="A reference to an existing secret in the target's secret store.")
+    source: str = Field("", description="Set by the loader: the config key path of this secret.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_plaintext(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError(
+                "plaintext secrets are refused: set it with `pulumi config set --secret <key> <value>` "
+                "or give {ref: <existing secret>}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Secret:
+        if (self.secure is None) == (self.ref is None):
+            raise ValueError("give exactly one of 'secure' (a Pulumi secret) or 'ref'")
+        return self
+
+
+class NetworkingSpec(StrictModel):
+    """Network exposure. Private by default: nothing is reachable from outside unless asked for."""
+
+    private: bool = Field(True, description="Keep every workload on private addresses.")
+    allowed_cidrs: list[str] = Field(default_factory=list, description="Client ranges allowed to reach public endpoints.")
+    existing_network: str | None = Field(None, description="Use this existing VPC / VNet / network instead of creating one.")
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            if not re.match(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$", cidr):
+                raise ValueError(f"{cidr!r} is not an IPv4 CIDR block")
+        return value
+
+
+class TrainingSpec(StrictModel):
+    """The training cluster: the compute that runs the packaged pipelines."""
+
+    size: SizeClass = Field("medium", description="Node size class; each target maps it through its size table.")
+    min_nodes: int = Field(0, ge=0, le=100)
+    max_nodes: int = Field(2, ge=1, le=100)
+    gpu_count: int = Field(0, ge=0, le=8, description="GPUs per node; needs size 'gpu'.")
+    spot: bool = Field(True, description="Use spot / preemptible capacity.")
+    schedule: Cron = Field("0 3 * * 0", description="Continuous-training schedule.")
+    time_limit_minutes: int = Field(120, ge=5, le=24 * 60)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return _check_cron(value)
+
+    @field_validator("max_nodes")
+    @classmethod
+    def _max_nodes(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_nodes")
+        if low is not None and value < low:
+            raise ValueError(f"must be >= min_nodes ({low})")
+        return value
+
+    @field_validator("gpu_count")
+    @classmethod
+    def _gpu(cls, value: int, info: ValidationInfo) -> int:
+        size = info.data.get("size")
+        if size == "gpu" and value == 0:
+            raise ValueError("size 'gpu' needs gpu_count >= 1")
+        if size not in (None, "gpu") and value > 0:
+            raise ValueError(f"needs training.size 'gpu' (is {size!r})")
+        return value
+
+
+class DatabaseSpec(StrictModel):
+    """The registry's backend database (PostgreSQL on every cloud target)."""
+
+    size: SizeClass = "small"
+    storage_gb: int = Field(20, ge=10, le=4096)
+    high_availability: bool = False
+    backup_retention_days: int = Field(1, ge=0, le=35)
+    external_url: Secret | None = Field(None, description="Use an existing database (a SQLAlchemy URL) instead.")
+
+
+class ArtifactSpec(StrictModel):
+    """The registry's artifact store."""
+
+    versioning: bool = True
+    noncurrent_version_retention_days: int = Field(30, ge=1, le=3650)
+    s3_endpoint: str | None = Field(None, description="An existing S3-compatible endpoint (Kubernetes target).")
+    bucket: str | None = Field(None, description="Bucket name on that endpoint.")
+    s3_credentials: Secret | None = Field(None, description="'ACCESS_KEY:SECRET_KEY' for that endpoint.")
+
+
+class RegistrySpec(StrictModel):
+    """The model registry: MLflow tracking server, backend database and artifact store."""
+
+    server_size: SizeClass = "small"
+    workers: int = Field(1, ge=1, le=16, description="MLflow server workers.")
+    database: DatabaseSpec = Field(default_factory=DatabaseSpec)
+    artifacts: ArtifactSpec = Field(default_factory=ArtifactSpec)
+
+
+class SearchSpec(StrictModel):
+    """An optional small hyperparameter search."""
+
+    grid: dict[str, list[float | int | str | bool | None]] = Field(min_length=1)
+    folds: int = Field(3, ge=2, le=10)
+
+
+class GateSpec(StrictModel):
+    """Quality gates a challenger must pass before it becomes champion."""
+
+    primary_metric: str = "roc_auc"
+    minimum: dict[str, float] = Field(default_factory=lambda: {"roc_auc": 0.7})
+    maximum: dict[str, float] = Field(default_factory=dict)
+    challenger_margin: float = Field(0.0, ge=0.0, le=1.0, description="How much worse than the champion is tolerated.")
+    max_latency_ms: float = Field(50.0, gt=0, description="Single-row prediction latency limit.")
+
+
+class PipelineSpec(StrictModel):
+    """How a model is trained and gated."""
+
+    dataset_uri: str = Field("demo://classification", description="CSV/Parquet path or URI; demo:// is generated.")
+    target_column: str = "label"
+    task: Task = "classification"
+    estimator: str = "logistic_regression"
+    params: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    search: SearchSpec | None = None
+    test_size: float = Field(0.2, gt=0.0, lt=0.9)
+    seed: int = 42
+    gates: GateSpec = Field(default_factory=GateSpec)
+
+    @field_validator("estimator")
+    @classmethod
+    def _estimator(cls, value: str, info: ValidationInfo) -> str:
+        if value not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {value!r}; choose one of {sorted(ESTIMATORS)}")
+        task = info.data.get("task")
+        if task and ESTIMATORS[value] != task:
+            raise ValueError(f"{value!r} is a {ESTIMATORS[value]} estimator but task is {task!r}")
+        return value
+
+    @field_validator("gates")
+    @classmethod
+    def _gate_metrics(cls, value: GateSpec, info: ValidationInfo) -> GateSpec:
+        task = info.data.get("task")
+        if task is None:
+            return value
+        known = METRICS[task]
+        if value.primary_metric not in known:
+            raise ValueError(f"primary_metric: {value.primary_metric!r} is not a {task} metric {sorted(known)}")
+        for bound in ("minimum", "maximum"):
+            for metric in getattr(value, bound):
+                if metric not in known:
+                    raise ValueError(f"{bound}.{metric}: not a {task} metric {sorted(known)}")
+        return value
+
+
+class RolloutSpec(StrictModel):
+    """How a new model version replaces the serving one."""
+
+    strategy: Literal["rolling", "blue_green", "canary"] = "rolling"
+    canary_percent: int = Field(10, ge=1, le=50)
+    bake_minutes: int = Field(10, ge=0, le=240, description="Time a new version is watched before it takes all traffic.")
+
+
+class ServingSpec(StrictModel):
+    """The serving endpoint for one model's champion."""
+
+    registered_model: str | None = Field(None, description="Registry model name; defaults to the model's name.")
+    alias: str = "champion"
+    min_replicas: int = Field(1, ge=0, le=100)
+    max_replicas: int = Field(3, ge=1, le=200)
+    target_cpu_utilization: int = Field(70, ge=10, le=95)
+    size: SizeClass = "small"
+    auth: Literal["none", "api_key", "iam"] = "none"
+    public: bool = False
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+
+    @field_validator("max_replicas")
+    @classmethod
+    def _max_replicas(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_replicas")
+        if low is not None and value < low:
+            raise ValueError(f"must be >= min_replicas ({low})")
+        return value
+
+
+class AlertSpec(StrictModel):
+    """Where drift and quality alerts go."""
+
+    kind: Literal["email", "webhook"]
+    address: str | None = Field(None, description="The e-mail address (kind: email).")
+    url: Secret | None = Field(None, description="The webhook URL, a secret (kind: webhook).")
+
+    @model_validator(mode="after")
+    def _destination(self) -> AlertSpec:
+        if self.kind == "email" and not (self.address and "@" in self.address):
+            raise ValueError("kind 'email' needs 'address' (an e-mail address)")
+        if self.kind == "webhook" and self.url is None:
+            raise ValueError("kind 'webhook' needs 'url' (a secret)")
+        return self
+
+
+class MonitoringSpec(StrictModel):
+    """Drift and quality monitoring for one model, and what it triggers."""
+
+    schedule: Cron = "0 * * * *"
+    window_hours: int = Field(24, ge=1, le=24 * 30)
+    covariate_threshold: float = Field(0.2, gt=0, description="PSI above which a feature has drifted.")
+    prior_threshold: float = Field(0.1, gt=0, description="PSI of predictions (or labels) that counts as prior shift.")
+    significance: float = Field(0.01, gt=0, lt=0.5, description="False-discovery rate over all features' tests.")
+    min_quality: dict[str, float] = Field(default_factory=dict, description="Metric floors once labels arrive.")
+    alerts: list[AlertSpec] = Field(default_factory=list)
+    retrain_on_drift: bool = True
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return _check_cron(value)
+
+
+class ModelSpec(StrictModel):
+    """One model: how it is trained, served and watched."""
+
+    name: DnsName
+    pipeline: PipelineSpec = Field(default_factory=PipelineSpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_dns(value)
+
+    @property
+    def registered_model(self) -> str:
+        """The registry's name for this model."""
+        return self.serving.registered_model or self.name
+
+
+class KubernetesSpec(StrictModel):
+    """Settings only the Kubernetes target has."""
+
+    namespace: str | None = Field(None, description="Defaults to '<name>-<environment>'.")
+    storage_class: str | None = None
+    prometheus_operator: bool = Field(False, description="The cluster runs the Prometheus operator (ServiceMonitor CRDs).")
+    ingress_class: str | None = Field(None, description="Ingress class for endpoints with serving.public.")
+    dashboard_url: str | None = Field(None, description="Where the cluster's Grafana shows the drift metrics.")
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        return None if value is None else _check_dns(value)
+
+
+class AwsSpec(StrictModel):
+    """Settings only the AWS target has."""
+
+    registry_mode: Literal["self-hosted", "sagemaker"] = Field(
+        "self-hosted", description="MLflow on ECS Fargate with RDS, or SageMaker's managed MLflow."
+    )
+    vpc_cidr: str = "10.42.0.0/16"
+    availability_zones: int = Field(2, ge=2, le=3)
+
+
+class PlatformSpec(StrictModel):
+    """The whole platform: one training cluster, one registry, and one or more served, monitored models."""
+
+    name: DnsName = Field("shipyard", description="Prefix of every resource name.")
+    target: TargetName
+    environment: EnvironmentName = "dev"
+    region: str | None = Field(None, description="Cloud region or location; required on cloud targets.")
+    tags: dict[str, str] = Field(default_factory=dict)
+    protect: bool = Field(False, description="Protect and retain stateful resources (registry database, artifacts).")
+    runtime_image: str = Field("ghcr.io/shipyard-ml/runtime:0.1.0", description="The one image every workload runs.")
+    networking: NetworkingSpec = Field(default_factory=NetworkingSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    registry: RegistrySpec = Field(default_factory=RegistrySpec)
+    models: list[ModelSpec] = Field(min_length=1)
+    kubernetes: KubernetesSpec | None = None
+    aws: AwsSpec | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_dns(value)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("target") in ("aws", "gcp", "azure"):
+            raise ValueError(f"is required for target {info.data['target']!r}")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, value: list[ModelSpec]) -> list[ModelSpec]:
+        seen: set[str] = set()
+        for model in value:
+            if model.name in seen:
+                raise ValueError(f"model name {model.name!r} appears twice")
+            seen.add(model.name)
+        return value
+
+    @field_validator("kubernetes", "aws")
+    @classmethod
+    def _target_section(cls, value: StrictModel | None, info: ValidationInfo) -> StrictModel | None:
+        target = info.data.get("target")
+        if value is not None and target is not None and target != info.field_name:
+            raise ValueError(f"only applies when target is {info.field_name!r} (target is {target!r})")
+        return value
+
+    @property
+    def is_prod(self) -> bool:
+        """Whether this is a production stack."""
+        return self.environment == "prod"
+
+    @property
+    def prefix(self) -> str:
+        """The resource-name prefix: '<name>-<environment>'."""
+        return f"{self.name}-{self.environment}"
+
+    @property
+    def k8s(self) -> KubernetesSpec:
+        """The Kubernetes section, with defaults when the stack gives none."""
+        return self.kubernetes or KubernetesSpec()
+
+    @property
+    def aws_settings(self) -> AwsSpec:
+        """The AWS section, with defaults when the stack gives none."""
+        return self.aws or AwsSpec()
+
+    @property
+    def all_tags(self) -> dict[str, str]:
+        """The user's tags plus the ones every resource carries."""
+        return {"shipyard:platform": self.name, "shipyard:environment": self.environment, **self.tags}
+
+
+#: Defaults per environment, under the shared spec and the stack overlay: prod is safer than dev.
+ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dev": {
+        "protect": False,
+        "training": {"spot": True},
+        "registry": {"database": {"high_availability": False, "backup_retention_days": 1},
+                     "artifacts": {"noncurrent_version_retention_days": 7}},
+    },
+    "staging": {
+        "protect": False,
+        "training": {"spot": True},
+        "registry": {"database": {"high_availability": False, "backup_retention_days": 7},
+                     "artifacts": {"noncurrent_version_retention_days": 30}},
+    },
+    "prod": {
+        "protect": True,
+        "training": {"spot": False},
+        "registry": {"database": {"high_availability": True, "backup_retention_days": 30},
+                     "artifacts": {"noncurrent_version_retention_days": 90}},
+    },
+}
+
+#: Defaults per environment for every model, under the model's own keys.
+MODEL_ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dev": {"serving": {"min_replicas": 1}},
+    "staging": {"serving": {"min_replicas": 1}},
+    "prod": {"serving": {"min_replicas": 2, "rollout": {"strategy": "canary"}}},
+}

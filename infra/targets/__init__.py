@@ -1,0 +1,31 @@
+"""The target registry: a target's name to the module that builds it, imported only when selected.
+
+Each module exposes `build(platform, spec, package) -> TargetResources` (see `infra.targets.base`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+#: Every target shipyard can build, and where it lives. Adding a target is one line here.
+TARGETS: dict[str, str] = {
+    "local": "infra.targets.local",
+    "kubernetes": "infra.targets.kubernetes",
+    "aws": "infra.targets.aws",
+}
+
+
+class UnknownTarget(ValueError):
+    """The spec names a target no module implements."""
+
+
+def load_target(name: str) -> ModuleType:
+    """Import the module of target `name` (and only that one)."""
+    try:
+        dotted = TARGETS[name]
+    except KeyError:
+        raise UnknownTarget(
+            f"target {name!r} is not available yet; available targets: {', '.join(sorted(TARGETS))}"
+        ) from None
+    return importlib.import_module(dotted)
