@@ -65,7 +65,7 @@ class Secret(StrictModel):
     Plaintext is refused. `source` is the key path that held it, filled in by the loader.
     """
 
-    secure: str | None = Field(None, description="Pulumi-encrypted ciphertext, as `pulumi config set --secret` writes it.")
+    secure: str | None = Field(None, description="Pulumi ciphertext, as `pulumi config set --secret` writes it.")
     ref: str | None = Field(None, description="A reference to an existing secret in the target's secret store.")
     source: str = Field("", description="Set by the loader: the config key path of this secret.")
 
@@ -90,8 +90,8 @@ class NetworkingSpec(StrictModel):
     """Network exposure. Private by default: nothing is reachable from outside unless asked for."""
 
     private: bool = Field(True, description="Keep every workload on private addresses.")
-    allowed_cidrs: list[str] = Field(default_factory=list, description="Client ranges allowed to reach public endpoints.")
-    existing_network: str | None = Field(None, description="Use this existing VPC / VNet / network instead of creating one.")
+    allowed_cidrs: list[str] = Field(default_factory=list, description="Clients allowed to reach public endpoints.")
+    existing_network: str | None = Field(None, description="Use this existing VPC / VNet / network.")
 
     @field_validator("allowed_cidrs")
     @classmethod
@@ -108,7 +108,7 @@ class TrainingSpec(StrictModel):
     size: SizeClass = Field("medium", description="Node size class; each target maps it through its size table.")
     min_nodes: int = Field(0, ge=0, le=100)
     max_nodes: int = Field(2, ge=1, le=100)
-    gpu_count: int = Field(0, ge=0, le=8, description="GPUs per node; needs size 'gpu'.")
+    gpu_count: int = Field(0, ge=0, le=8, validate_default=True, description="GPUs per node; needs size 'gpu'.")
     spot: bool = Field(True, description="Use spot / preemptible capacity.")
     schedule: Cron = Field("0 3 * * 0", description="Continuous-training schedule.")
     time_limit_minutes: int = Field(120, ge=5, le=24 * 60)
@@ -227,7 +227,7 @@ class RolloutSpec(StrictModel):
 
     strategy: Literal["rolling", "blue_green", "canary"] = "rolling"
     canary_percent: int = Field(10, ge=1, le=50)
-    bake_minutes: int = Field(10, ge=0, le=240, description="Time a new version is watched before it takes all traffic.")
+    bake_minutes: int = Field(10, ge=0, le=240, description="Minutes a new version is watched first.")
 
 
 class ServingSpec(StrictModel):
@@ -310,7 +310,7 @@ class KubernetesSpec(StrictModel):
 
     namespace: str | None = Field(None, description="Defaults to '<name>-<environment>'.")
     storage_class: str | None = None
-    prometheus_operator: bool = Field(False, description="The cluster runs the Prometheus operator (ServiceMonitor CRDs).")
+    prometheus_operator: bool = Field(False, description="The cluster runs the Prometheus operator.")
     ingress_class: str | None = Field(None, description="Ingress class for endpoints with serving.public.")
     dashboard_url: str | None = Field(None, description="Where the cluster's Grafana shows the drift metrics.")
 
@@ -336,7 +336,7 @@ class PlatformSpec(StrictModel):
     name: DnsName = Field("shipyard", description="Prefix of every resource name.")
     target: TargetName
     environment: EnvironmentName = "dev"
-    region: str | None = Field(None, description="Cloud region or location; required on cloud targets.")
+    region: str | None = Field(None, validate_default=True, description="Cloud region; required on cloud targets.")
     tags: dict[str, str] = Field(default_factory=dict)
     protect: bool = Field(False, description="Protect and retain stateful resources (registry database, artifacts).")
     runtime_image: str = Field("ghcr.io/shipyard-ml/runtime:0.1.0", description="The one image every workload runs.")

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from infra import spec as spec_module
 from infra.spec import ENVIRONMENT_DEFAULTS, MODEL_ENVIRONMENT_DEFAULTS, PlatformSpec
 
 PROJECT = "shipyard"
@@ -164,7 +165,8 @@ def with_defaults(shared: dict[str, Any], overlay: dict[str, Any]) -> dict[str, 
 
 def _has_path(node: Any, loc: tuple[Any, ...]) -> bool:
     for part in loc:
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if (isinstance(node, dict) and part in node) or in_list:
             node = node[part]
         else:
             return False
@@ -195,19 +197,22 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 
 _TYPE_TAGS = ("float", "int", "str", "bool", "none", "list[", "dict[", "function-", "literal[", "lax-", "strict-")
+_MODEL_NAMES = {cls.__name__ for cls in vars(spec_module).values()
+                if isinstance(cls, type) and issubclass(cls, BaseModel)}
+
+
+def _is_type_tag(part: Any) -> bool:
+    text = str(part)
+    return text.startswith(_TYPE_TAGS) or text in _MODEL_NAMES
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Drop union-member tags pydantic puts into locations ('float', 'function-after[...]', class names)."""
-    return tuple(
-        part for part in loc
-        if isinstance(part, int) or not (str(part).lower().startswith(_TYPE_TAGS) or str(part)[:1].isupper())
-    )
+    """Drop the union-member tags pydantic puts into locations ('float', 'function-after[...]', 'Secret')."""
+    return tuple(part for part in loc if isinstance(part, int) or not _is_type_tag(part))
 
 
-def spec_problems(error: ValidationError, merged: dict[str, Any], overlay: dict[str, Any],
-                  stack_file: Path, shared_file: Path | None,
-                  shared: dict[str, Any]) -> list[Problem]:
+def spec_problems(error: ValidationError, overlay: dict[str, Any], shared: dict[str, Any],
+                  stack_file: Path, shared_file: Path | None) -> list[Problem]:
     """Turn pydantic's errors into located problems, one per key path, with suggestions for typos."""
     problems: dict[str, Problem] = {}
     for err in error.errors():
@@ -225,10 +230,8 @@ def spec_problems(error: ValidationError, merged: dict[str, Any], overlay: dict[
             message = "unknown key" + (f"; did you mean {hint[0]!r}?" if hint else f"; allowed: {', '.join(names)}")
         elif err["type"] == "missing":
             message = "is required"
-        if _has_path(overlay, loc) or not (shared_file and _has_path(shared, loc)):
-            file = stack_file
-        else:
-            file = shared_file
+        from_shared = shared_file is not None and not _has_path(overlay, loc) and _has_path(shared, loc)
+        file = shared_file if from_shared else stack_file
         path = format_path(loc)
         if path in problems:
             continue
@@ -242,12 +245,13 @@ def load_stack(stack: str | None = None, config_file: Path | None = None,
     project_dir = project_dir or find_project_dir()
     if config_file is None:
         if not stack:
-            raise SpecError([Problem(str(project_dir / "stacks"), "", "name a stack (--stack NAME) or a file (--config)")])
+            raise SpecError([Problem(str(project_dir / "stacks"), "", "name a stack (--stack) or a file (--config)")])
         config_file = stack_file_path(project_dir, stack)
     config_file = Path(config_file)
     if not config_file.is_file():
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (project_dir / "stacks").glob("Pulumi.*.yaml"))
-        raise SpecError([Problem(str(config_file), "", f"no such stack file (stacks here: {', '.join(known) or 'none'})")])
+        message = f"no such stack file (stacks here: {', '.join(known) or 'none'})"
+        raise SpecError([Problem(str(config_file), "", message)])
     stack = stack or config_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
 
     shared_file: Path | None = project_dir / "stacks" / SHARED_SPEC
@@ -270,7 +274,7 @@ def load_stack(stack: str | None = None, config_file: Path | None = None,
     try:
         spec = PlatformSpec.model_validate(merged)
     except ValidationError as exc:
-        raise SpecError(spec_problems(exc, merged, overlay, config_file, shared_file, shared)) from None
+        raise SpecError(spec_problems(exc, overlay, shared, config_file, shared_file)) from None
     return LoadedStack(stack=stack, spec=spec, stack_file=config_file, shared_file=shared_file,
                        overlay=overlay, merged=merged)
 
