@@ -149,6 +149,17 @@ def _annotate_secrets(node: Any, loc: tuple[Any, ...] = ()) -> Any:
     return node
 
 
+def _secure_paths(node: Any, loc: tuple[Any, ...] = ()) -> list[str]:
+    """Key paths of every `{secure: ...}` entry under `node`."""
+    if isinstance(node, dict):
+        if "secure" in node:
+            return [format_path(loc)]
+        return [p for k, v in node.items() for p in _secure_paths(v, (*loc, k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _secure_paths(v, (*loc, i))]
+    return []
+
+
 def with_defaults(shared: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     """Environment defaults, then the shared spec, then the stack overlay; each model on its own defaults."""
     merged = deep_merge(shared, overlay)
@@ -267,6 +278,8 @@ def load_stack(stack: str | None = None, config_file: Path | None = None,
         shared_file = None
     overlay, overlay_problems = read_overlay(config_file)
     problems += overlay_problems
+    problems += [Problem(str(shared_file), path, "a Pulumi secret is encrypted per stack: set it in the stack file")
+                 for path in _secure_paths(shared)]
     if problems:
         raise SpecError(problems)
 

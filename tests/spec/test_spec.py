@@ -196,3 +196,14 @@ def test_cli_schema_is_json() -> None:
     run = subprocess.run([sys.executable, "-m", "infra.cli", "schema"], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0
     assert "shipyard:models" in json.loads(run.stdout)["properties"]["config"]["properties"]
+
+
+def test_pulumi_secrets_belong_in_the_stack_file(tmp_path: Path) -> None:
+    shared = {"registry": {"database": {"external_url": {"secure": "v1:abc"}}}}
+    problems = problems_of(tmp_path, MINIMAL, shared)
+    assert "encrypted per stack" in problems["registry.database.external_url"]
+
+
+def test_committed_schema_is_current() -> None:
+    committed = json.loads((ROOT / "stacks" / "stack.schema.json").read_text())
+    assert committed == stack_file_schema(), "regenerate: shipyard schema > stacks/stack.schema.json"
