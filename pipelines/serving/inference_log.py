@@ -1,0 +1,174 @@
+"""The inference log: each request's input rows and predictions, buffered and written as Parquet files.
+
+Layout under the run config's `inference_log_uri` (any fsspec URI: a path, s3://, gs://, az://):
+`<uri>/<YYYY-MM-DD>/<HHMMSS>-<writer>-<seq>.parquet`, columns = the model's input columns, `prediction`,
+`_timestamp` (UTC) and `_model_version`. Appending is cheap and done on the request path; encoding and
+writing happen off it, when `flush_rows` rows are pending or every `flush_seconds`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger("pipelines.serving")
+
+
+@dataclass
+class Chunk:
+    """One request's worth of rows."""
+
+    columns: dict[str, Any]
+    predictions: Any
+    rows: int
+    timestamp: float
+    version: str
+
+
+def chunks_to_table(chunks: list[Chunk]) -> pd.DataFrame:
+    """Concatenate buffered chunks column by column (no per-request DataFrame is ever built)."""
+    names: dict[str, None] = {}
+    for chunk in chunks:
+        names.update(dict.fromkeys(chunk.columns))
+    data: dict[str, Any] = {}
+    for name in names:
+        parts = [_as_array(c.columns.get(name), c.rows) for c in chunks]
+        data[name] = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    data["prediction"] = np.concatenate([_prediction_array(c.predictions) for c in chunks])
+    stamps = np.concatenate([np.full(c.rows, c.timestamp) for c in chunks])
+    data["_timestamp"] = pd.to_datetime(stamps, unit="s", utc=True)
+    data["_model_version"] = np.concatenate([np.full(c.rows, c.version, dtype=object) for c in chunks])
+    return pd.DataFrame(data)
+
+
+def _as_array(values: Any, rows: int) -> np.ndarray:
+    if values is None:
+        return np.full(rows, None, dtype=object)
+    if isinstance(values, np.ndarray):
+        return values
+    return np.array(values, dtype=object)
+
+
+def _prediction_array(predictions: Any) -> np.ndarray:
+    """One value per row: scalars stay scalars, multi-output rows become lists."""
+    if isinstance(predictions, pd.DataFrame):
+        if predictions.shape[1] == 1:
+            return predictions.iloc[:, 0].to_numpy()
+        out = np.empty(len(predictions), dtype=object)
+        out[:] = predictions.to_numpy().tolist()
+        return out
+    array = np.asarray(predictions)
+    if array.ndim == 1:
+        return array
+    out = np.empty(len(array), dtype=object)
+    out[:] = array.tolist()
+    return out
+
+
+def file_path(uri: str, when: float, writer: str, seq: int) -> str:
+    """Where one flush goes: `<uri>/<YYYY-MM-DD>/<HHMMSS>-<writer>-<seq>.parquet`."""
+    stamp = dt.datetime.fromtimestamp(when, tz=dt.UTC)
+    return f"{uri.rstrip('/')}/{stamp:%Y-%m-%d}/{stamp:%H%M%S}-{writer}-{seq:06d}.parquet"
+
+
+class InferenceLog:
+    """A buffer of inference rows flushed to Parquet under `uri` by a background thread."""
+
+    def __init__(self, uri: str, flush_rows: int = 10_000, flush_seconds: float = 10.0):
+        self.uri = uri
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self.writer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._seq = itertools.count()
+        self._chunks: list[Chunk] = []
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.rows_written = 0
+        self.files_written = 0
+        self.errors = 0
+
+    @property
+    def pending(self) -> int:
+        """Rows buffered and not written yet."""
+        return self._pending
+
+    def append(self, columns: dict[str, Any], predictions: Any, rows: int, version: str) -> None:
+        """Buffer one request's rows (cheap: no copy, no encoding)."""
+        with self._lock:
+            self._chunks.append(Chunk(columns, predictions, rows, time.time(), version))
+            self._pending += rows
+            full = self._pending >= self.flush_rows
+        if full:
+            self._wake.set()
+
+    def flush(self) -> int:
+        """Write everything buffered now, as one file; returns the rows written. Thread-safe."""
+        with self._write_lock:
+            with self._lock:
+                chunks, self._chunks, self._pending = self._chunks, [], 0
+            if not chunks:
+                return 0
+            try:
+                self._write(chunks)
+            except Exception:
+                self.errors += 1
+                log.exception("inference log: writing %d rows to %s failed; keeping them for the next flush",
+                              sum(c.rows for c in chunks), self.uri)
+                with self._lock:
+                    self._chunks[:0] = chunks
+                    self._pending += sum(c.rows for c in chunks)
+                return 0
+            rows = sum(c.rows for c in chunks)
+            self.rows_written += rows
+            self.files_written += 1
+            return rows
+
+    def _write(self, chunks: list[Chunk]) -> None:
+        import fsspec
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(chunks_to_table(chunks), preserve_index=False)
+        fs, path = fsspec.core.url_to_fs(file_path(self.uri, time.time(), self.writer, next(self._seq)))
+        local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+        if local:  # object stores publish a PUT whole; a local file appears only once complete
+            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        target = f"{path}.partial" if local else path
+        with fs.open(target, "wb") as handle:
+            pq.write_table(table, handle)
+        if local:
+            fs.mv(target, path)
+
+    def start(self) -> None:
+        """Start the background flusher."""
+        self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            self.flush()
+
+    def close(self) -> None:
+        """Stop the flusher and write what is left."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.flush()
