@@ -1,0 +1,171 @@
+"""The reference profile: a JSON-serializable summary of the training data that monitoring compares against.
+
+Stored with each model version. Layout (`PROFILE_VERSION` 1):
+
+```
+{"version": 1, "task": "classification", "n_rows": 10000, "target_column": "label",
+ "features": {"<name>": <distribution>, ...},
+ "prediction": <distribution> | null,   # the model's predictions on the reference rows
+ "label": <distribution> | null,        # the target column
+ "quality": {"accuracy": 0.91}}         # predictions vs target on the reference rows, when both are known
+```
+
+A numeric distribution (`kind: "numeric"`) holds a quantile grid of the non-missing values (`grid`: the
+reference quantiles at 1/G, 2/G, ..., deduplicated, G = `grid_points`), `counts` of values in the bins
+`(-inf, grid[0]], (grid[0], grid[1]], ..., (grid[-1], +inf)`, the `missing` count, the PSI bin edges (`psi_edges`:
+the deciles, a subset of the grid) and mean, std, min, max. The grid gives the reference CDF for the KS statistic
+at every grid point and, summed, the reference share of each PSI bin.
+
+A categorical distribution (`kind: "categorical"`) holds the `categories` (the most frequent reference values, at
+most `max_categories`) and `counts` of each, then of every other value (`other`), then of missing values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PROFILE_VERSION = 1
+
+#: Columns of an inference log that are never features.
+RESERVED_COLUMNS = frozenset({"prediction", "_timestamp", "_model_version"})
+
+#: Fine quantile grid size: the KS statistic is resolved to about 1 / GRID_POINTS.
+GRID_POINTS = 500
+
+#: PSI bins per numeric feature (quantile bins of the reference).
+PSI_BINS = 10
+
+#: Categories kept per categorical feature; the rest share the `other` bucket.
+MAX_CATEGORIES = 50
+
+
+def is_numeric(series: pd.Series) -> bool:
+    """Whether a column is profiled as numeric (numbers, not booleans)."""
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+
+
+def numeric_distribution(values: np.ndarray, *, grid_points: int = GRID_POINTS) -> dict[str, Any]:
+    """Profile of numeric values (NaN = missing); see the module docstring for the layout."""
+    values = np.asarray(values, dtype=np.float64)
+    valid = np.sort(values[~np.isnan(values)])
+    n_valid = len(valid)
+    finite = valid[np.isfinite(valid)]
+    if n_valid:
+        # Inverted-CDF quantiles (data points) by integer arithmetic; the decile edges are made grid points.
+        steps = np.arange(1, grid_points, dtype=np.int64)
+        positions = np.maximum((n_valid * steps + grid_points - 1) // grid_points - 1, 0)
+        deciles = np.arange(1, PSI_BINS, dtype=np.int64)
+        psi_edges = np.unique(valid[np.maximum((n_valid * deciles + PSI_BINS - 1) // PSI_BINS - 1, 0)])
+        psi_edges = psi_edges[np.isfinite(psi_edges)]
+        grid = np.union1d(valid[positions], psi_edges)
+        grid = grid[np.isfinite(grid)]
+    else:
+        grid = psi_edges = np.empty(0)
+    below_or_at = np.searchsorted(valid, grid, side="right")
+    counts = np.diff(np.concatenate([[0], below_or_at, [n_valid]]))
+    return {
+        "kind": "numeric",
+        "n": len(values),
+        "missing": len(values) - n_valid,
+        "grid": grid.tolist(),
+        "counts": counts.astype(np.int64).tolist(),
+        "psi_edges": psi_edges.tolist(),
+        "mean": float(finite.mean()) if len(finite) else None,
+        "std": float(finite.std()) if len(finite) else None,
+        "min": float(finite[0]) if len(finite) else None,
+        "max": float(finite[-1]) if len(finite) else None,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """A category as a JSON value: numpy scalars to Python ones, anything exotic to its string."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value if isinstance(value, str | int | float | bool) else str(value)
+
+
+def categorical_distribution(series: pd.Series, *, max_categories: int = MAX_CATEGORIES) -> dict[str, Any]:
+    """Profile of a categorical column; see the module docstring for the layout."""
+    frequencies = series.value_counts(dropna=True, sort=True)
+    frequencies = frequencies[frequencies > 0]
+    kept = frequencies.iloc[:max_categories]
+    missing = int(series.isna().sum())
+    other = int(frequencies.iloc[max_categories:].sum())
+    return {
+        "kind": "categorical",
+        "n": len(series),
+        "categories": [_plain(value) for value in kept.index],
+        "counts": [*(int(count) for count in kept.to_numpy()), other, missing],
+    }
+
+
+def distribution(series: pd.Series, *, kind: str | None = None) -> dict[str, Any]:
+    """Profile of one column, numeric or categorical (by dtype unless `kind` says)."""
+    kind = kind or ("numeric" if is_numeric(series) else "categorical")
+    if kind == "numeric":
+        return numeric_distribution(series.to_numpy(dtype=np.float64, na_value=np.nan))
+    return categorical_distribution(series)
+
+
+def quality(task: str, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Simple quality metrics of predictions against labels: accuracy, or rmse / mae / r2 for regression."""
+    if len(labels) == 0:
+        return {}
+    if task == "classification":
+        return {"accuracy": float(np.mean(np.asarray(predictions) == np.asarray(labels)))}
+    error = np.asarray(predictions, dtype=np.float64) - np.asarray(labels, dtype=np.float64)
+    spread = float(np.var(np.asarray(labels, dtype=np.float64)))
+    mse = float(np.mean(error**2))
+    return {
+        "rmse": float(np.sqrt(mse)),
+        "mae": float(np.mean(np.abs(error))),
+        "r2": 1.0 - mse / spread if spread > 0 else 0.0,
+    }
+
+
+def _target_kind(task: str) -> str:
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task must be 'classification' or 'regression', not {task!r}")
+    return "categorical" if task == "classification" else "numeric"
+
+
+def feature_columns(frame: pd.DataFrame, target_column: str | None) -> list[str]:
+    """The feature columns of a frame: all but the target and the inference-log columns."""
+    excluded = RESERVED_COLUMNS | ({target_column} if target_column else set())
+    return [str(name) for name in frame.columns if name not in excluded]
+
+
+def build_profile(
+    frame: pd.DataFrame, *, target_column: str | None, predictions: np.ndarray | None, task: str
+) -> dict[str, Any]:
+    """The reference profile of `frame` (the training data), stored with the model version it trained.
+
+    `predictions` are the model's predictions on the rows of `frame` (for the prediction distribution and the
+    reference quality), `task` is "classification" or "regression". Columns `prediction`, `_timestamp`,
+    `_model_version` and the target column are not features. The result is plain JSON (see module docstring).
+    """
+    kind = _target_kind(task)
+    if target_column is not None and target_column not in frame.columns:
+        raise ValueError(f"target column {target_column!r} is not in the reference data")
+    if predictions is not None and len(predictions) != len(frame):
+        raise ValueError(f"{len(predictions)} predictions for {len(frame)} reference rows")
+    features = {name: distribution(frame[name]) for name in feature_columns(frame, target_column)}
+    labels = frame[target_column] if target_column is not None else None
+    predicted = pd.Series(np.asarray(predictions)) if predictions is not None else None
+    measured: dict[str, float] = {}
+    if labels is not None and predicted is not None:
+        known = labels.notna().to_numpy()
+        measured = quality(task, predicted.to_numpy()[known], labels.to_numpy()[known])
+    return {
+        "version": PROFILE_VERSION,
+        "task": task,
+        "n_rows": len(frame),
+        "target_column": target_column,
+        "features": features,
+        "prediction": distribution(predicted, kind=kind) if predicted is not None else None,
+        "label": distribution(labels, kind=kind) if labels is not None else None,
+        "quality": measured,
+    }
