@@ -1,0 +1,218 @@
+"""The model registry on Kubernetes: the MLflow tracking server (Deployment + Service, lean: N workers, no
+job runner) on PostgreSQL (the built-in StatefulSet or an external database), artifacts on a volume or an
+existing S3-compatible endpoint, served to every client through MLflow's artifact proxy.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pulumi
+import pulumi_random
+from pulumi_kubernetes.apps.v1 import (
+    Deployment,
+    DeploymentSpecArgs,
+    DeploymentStrategyArgs,
+    RollingUpdateDeploymentArgs,
+)
+from pulumi_kubernetes.core.v1 import (
+    ContainerArgs,
+    ContainerPortArgs,
+    EnvFromSourceArgs,
+    EnvVarArgs,
+    PodTemplateSpecArgs,
+    SecretEnvSourceArgs,
+    Service,
+)
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs
+
+from infra.components import ModelRegistry
+from infra.secrets import secret_output
+from infra.spec import PlatformSpec, Secret
+from infra.targets.kubernetes import layout, network
+from infra.targets.kubernetes.context import (
+    Context,
+    claim,
+    network_policy,
+    secret,
+    service,
+    service_account,
+    stateful,
+)
+from infra.targets.kubernetes.labels import Workload
+from infra.targets.kubernetes.postgres import declare_postgres
+from infra.targets.kubernetes.sizes import STORAGE_GB, resources
+from infra.targets.kubernetes.workload import (
+    claim_volume,
+    container_security,
+    empty_dir,
+    env,
+    http_probe,
+    mount,
+    pod_spec,
+    python_env,
+    secret_env,
+)
+
+_REF = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)/([-._a-zA-Z0-9]+)$")
+
+
+def parse_secret_ref(secret: Secret) -> tuple[str, str]:
+    """`(secret name, key)` of a `{ref: "name/key"}` spec entry naming an existing Kubernetes Secret."""
+    match = _REF.match(secret.ref or "")
+    if not match:
+        raise ValueError(f"{secret.source}: ref {secret.ref!r} must name an existing Secret's key as 'name/key'")
+    return match.group(1), match.group(3)
+
+
+def uses_s3(spec: PlatformSpec) -> bool:
+    """Whether the artifacts live on an S3-compatible endpoint (else on the tracking server's volume)."""
+    artifacts = spec.registry.artifacts
+    if artifacts.s3_endpoint and not artifacts.bucket:
+        raise ValueError("registry.artifacts.bucket: is required with registry.artifacts.s3_endpoint")
+    return bool(artifacts.s3_endpoint)
+
+
+def artifacts_destination(spec: PlatformSpec) -> str:
+    """Where the tracking server stores artifacts: `s3://<bucket>/artifacts` or a path on its volume."""
+    return f"s3://{spec.registry.artifacts.bucket}/artifacts" if uses_s3(spec) else layout.ARTIFACTS_DIR
+
+
+def artifact_uri(spec: PlatformSpec, namespace: str) -> str:
+    """The artifact store, as the outputs contract gives it: the bucket prefix or `pvc://<ns>/<claim>`."""
+    return artifacts_destination(spec) if uses_s3(spec) else f"pvc://{namespace}/{layout.ARTIFACTS_CLAIM}"
+
+
+def mlflow_command(spec: PlatformSpec) -> list[str]:
+    """The lean tracking server: the spec's worker count; artifacts proxied (clients need no storage access)."""
+    return ["mlflow", "server", "--host", "0.0.0.0", "--port", str(layout.MLFLOW_PORT),
+            "--workers", str(spec.registry.workers),
+            "--serve-artifacts", "--artifacts-destination", artifacts_destination(spec)]
+
+
+def allowed_hosts(namespace: str) -> str:
+    """Host headers the tracking server accepts: its Service names, and localhost for `kubectl port-forward`."""
+    hosts = [layout.MLFLOW, f"{layout.MLFLOW}.{namespace}", f"{layout.MLFLOW}.{namespace}.svc",
+             layout.service_host(layout.MLFLOW, namespace), "localhost", "127.0.0.1"]
+    return ",".join(h for host in hosts for h in (host, f"{host}:*"))
+
+
+def mlflow_replicas(spec: PlatformSpec) -> int:
+    """One server on a ReadWriteOnce artifact volume; two in prod when artifacts are on S3."""
+    return 2 if spec.is_prod and uses_s3(spec) else 1
+
+
+def postgres_uri(namespace: str, password: str) -> str:
+    """The SQLAlchemy URL of the built-in database (psycopg2 driver: a bare `postgresql://` wants psycopg 3)."""
+    host = layout.service_host(layout.POSTGRES, namespace)
+    return (f"postgresql+psycopg2://{layout.POSTGRES_USER}:{password}@{host}:{layout.POSTGRES_PORT}/"
+            f"{layout.POSTGRES_DB}")
+
+
+class KubernetesRegistry(ModelRegistry):
+    """MLflow on Kubernetes. `workload` identifies the tracking server's pods, `service` is its Service."""
+
+    workload: Workload
+    service: Service
+
+    def __init__(self, name: str, ctx: Context, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        spec = ctx.spec
+        self.workload = mlflow = ctx.workload(layout.MLFLOW, "registry")
+        backend_env, database, depends = self._backend_store(ctx, mlflow)
+        storage_env, env_from = self._artifact_store(ctx, mlflow)
+        account = service_account(ctx, "mlflow", layout.MLFLOW, mlflow, self.child)
+
+        volumes = [empty_dir("tmp", "1Gi")]
+        mounts = [mount("tmp", layout.TMP_DIR)]
+        if not uses_s3(spec):
+            artifacts = claim(ctx, "mlflow-artifacts", layout.ARTIFACTS_CLAIM, mlflow, STORAGE_GB["artifacts"],
+                              "ReadWriteOnce", stateful(self.child, spec))
+            volumes.append(claim_volume("artifacts", artifacts.metadata.apply(lambda m: m.name)))
+            mounts.append(mount("artifacts", layout.ARTIFACTS_DIR))
+        container = ContainerArgs(
+            name="mlflow",
+            image=spec.runtime_image,
+            command=mlflow_command(spec),
+            env=python_env(
+                env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"),
+                env("MLFLOW_SERVER_ALLOWED_HOSTS", allowed_hosts(ctx.namespace_name)),
+                backend_env, *storage_env),
+            env_from=env_from,
+            ports=[ContainerPortArgs(name="http", container_port=layout.MLFLOW_PORT)],
+            resources=resources(spec.registry.server_size),
+            security_context=container_security(),
+            volume_mounts=mounts,
+            startup_probe=http_probe("/health", "http", period=5, failures=60),
+            readiness_probe=http_probe("/health", "http"),
+            liveness_probe=http_probe("/health", "http", period=20, failures=3),
+        )
+        # A ReadWriteOnce volume cannot attach to two pods on different nodes: replace, don't surge.
+        strategy = (DeploymentStrategyArgs(type="RollingUpdate", rolling_update=RollingUpdateDeploymentArgs(
+            max_unavailable=0, max_surge=1)) if uses_s3(spec) else DeploymentStrategyArgs(type="Recreate"))
+        Deployment("mlflow", metadata=ctx.meta(layout.MLFLOW, mlflow), spec=DeploymentSpecArgs(
+            replicas=mlflow_replicas(spec),
+            selector=LabelSelectorArgs(match_labels=mlflow.selector),
+            strategy=strategy,
+            template=PodTemplateSpecArgs(
+                metadata=ctx.pod_meta(mlflow),
+                spec=pod_spec([container], service_account=account.metadata.apply(lambda m: m.name),
+                              volumes=volumes)),
+        ), opts=pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(depends_on=depends)))
+        svc = service(ctx, "mlflow", layout.MLFLOW, mlflow, [("http", layout.MLFLOW_PORT)], self.child)
+        clients = network.Peer(names=layout.MLFLOW_CLIENTS)
+        policy = network.mlflow_policy(mlflow.selector, clients, database, spec.registry.artifacts.s3_endpoint)
+        network_policy(ctx, "mlflow-network", policy, mlflow, self.child)
+
+        self.service = svc
+        self.tracking_uri = pulumi.Output.from_input(layout.tracking_uri(ctx.namespace_name))
+        self.artifact_uri = pulumi.Output.from_input(artifact_uri(spec, ctx.namespace_name))
+        self.done()
+
+    def _backend_store(self, ctx: Context, mlflow: Workload) -> tuple[EnvVarArgs, network.Peer | None, list]:
+        """The backend-store URI as an env var from a Secret; the database's peer (None: external); what to wait for."""
+        spec = ctx.spec
+        external = spec.registry.database.external_url
+        var = "MLFLOW_BACKEND_STORE_URI"
+        if external is not None and external.ref is not None:
+            name, key = parse_secret_ref(external)
+            return secret_env(var, name, key), None, []
+        if external is not None:
+            store = secret(ctx, "mlflow-backend-store", layout.BACKEND_SECRET, mlflow,
+                           {"uri": secret_output(external)}, stateful(self.child, spec))
+            return secret_env(var, store.metadata.apply(lambda m: m.name), "uri"), None, []
+        if spec.registry.database.high_availability:
+            pulumi.log.warn("registry.database.high_availability: the built-in PostgreSQL is a single instance on "
+                            "Kubernetes; give registry.database.external_url (a managed or operator-run database) "
+                            "for high availability")
+        password = pulumi_random.RandomPassword("postgresql-password", length=32, special=False,
+                                                opts=stateful(self.child, spec))
+        result = pulumi.Output.secret(password.result)
+        store = secret(ctx, "mlflow-backend-store", layout.BACKEND_SECRET, mlflow, {
+            "password": result,
+            "uri": result.apply(lambda p: postgres_uri(ctx.namespace_name, p)),
+        }, stateful(self.child, spec))
+        store_name = store.metadata.apply(lambda m: m.name)
+        db, statefulset = declare_postgres(ctx, store_name, mlflow, self.child)
+        return secret_env(var, store_name, "uri"), network.pods(db.selector), [statefulset]
+
+    def _artifact_store(self, ctx: Context,
+                        mlflow: Workload) -> tuple[list[EnvVarArgs], list[EnvFromSourceArgs] | None]:
+        """(env, envFrom) for S3 artifacts: the endpoint, and the credentials from a Secret. Nothing for a volume."""
+        artifacts = ctx.spec.registry.artifacts
+        if not uses_s3(ctx.spec):
+            return [], None
+        variables = [env("MLFLOW_S3_ENDPOINT_URL", artifacts.s3_endpoint or "")]
+        credentials = artifacts.s3_credentials
+        if credentials is None:
+            return variables, None
+        if credentials.ref is not None:
+            name: pulumi.Input[str] = credentials.ref
+        else:
+            value = secret_output(credentials)
+            store = secret(ctx, "mlflow-s3", layout.S3_SECRET, mlflow, {
+                "AWS_ACCESS_KEY_ID": value.apply(lambda v: v.partition(":")[0]),
+                "AWS_SECRET_ACCESS_KEY": value.apply(lambda v: v.partition(":")[2]),
+            }, self.child)
+            name = store.metadata.apply(lambda m: m.name)
+        return variables, [EnvFromSourceArgs(secret_ref=SecretEnvSourceArgs(name=name))]
