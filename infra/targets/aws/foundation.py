@@ -1,0 +1,92 @@
+"""What every AWS component shares: the network, the platform's KMS key, the runtime image repository and the
+platform's overview dashboard.
+
+A `shipyard:aws:Foundation` component (beside the four contract components) so that shared state has
+one owner. SageMaker runs images from ECR only, so the spec's `runtime_image` is mirrored into the
+repository this stack creates, keeping its tag or digest (see docs/aws.md for the first deploy); an
+image that already lives in ECR is used where it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pulumi
+from pulumi_aws import cloudwatch, ecr, get_caller_identity_output
+
+from infra.spec import PlatformSpec
+from infra.targets.aws import iam
+from infra.targets.aws.network import Network, build_network
+from infra.targets.aws.storage import platform_key, stateful
+
+_ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<repo>[^:@]+)")
+_REFERENCE = re.compile(r"^(?P<repo>[^@]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+
+
+def image_suffix(image: str) -> str:
+    """The tag or digest part of an image reference (`@sha256:...` wins over a tag; no tag means `:latest`)."""
+    match = _REFERENCE.match(image)
+    if match is None or "/" in (match["tag"] or ""):
+        raise ValueError(f"{image!r} is not an image reference")
+    if match["digest"]:
+        return f"@{match['digest']}"
+    return f":{match['tag'] or 'latest'}"
+
+
+def ecr_repository_arn(image: str) -> str | None:
+    """The repository ARN of an image that already lives in ECR, or None for any other registry."""
+    match = _ECR_IMAGE.match(image)
+    if match is None:
+        return None
+    return f"arn:aws:ecr:{match['region']}:{match['account']}:repository/{match['repo']}"
+
+
+def mirrored_image(runtime_image: str, repository_url: str) -> str:
+    """The image every workload runs: the spec's image if it is in ECR, else its tag/digest in our repository."""
+    if ecr_repository_arn(runtime_image):
+        return runtime_image
+    return f"{repository_url}{image_suffix(runtime_image)}"
+
+
+def lifecycle_policy() -> str:
+    """Expire untagged images after two weeks; tagged images (immutable, maybe pinned by a stack) stay."""
+    return iam.to_json({"rules": [{
+        "rulePriority": 1, "description": "expire untagged images",
+        "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 14},
+        "action": {"type": "expire"},
+    }]})
+
+
+class Foundation(pulumi.ComponentResource):
+    """The network, the KMS key, the image repository and the overview dashboard of one platform."""
+
+    network: Network
+    account: pulumi.Output[str]
+    image: pulumi.Output[str]
+    repository_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, spec: PlatformSpec, overview: tuple[str, str],
+                 opts: pulumi.ResourceOptions | None = None):
+        """`overview` is the platform dashboard's (name, body)."""
+        super().__init__("shipyard:aws:Foundation", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.region = spec.region or ""
+        self.account = get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
+        self.network = build_network(spec, child)
+        self.key = platform_key(spec, self.account, child)
+        repository = ecr.Repository(
+            f"{spec.prefix}-runtime", image_tag_mutability="IMMUTABLE", force_delete=not spec.protect,
+            image_scanning_configuration=ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
+            encryption_configurations=[ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS",
+                                                                                 kms_key=self.key.arn)],
+            tags=spec.all_tags, opts=stateful(child, spec))
+        ecr.LifecyclePolicy(f"{spec.prefix}-runtime", repository=repository.name, policy=lifecycle_policy(),
+                            opts=child)
+        self.repository_url = repository.repository_url
+        existing = ecr_repository_arn(spec.runtime_image)
+        self.repository_arn = pulumi.Output.from_input(existing) if existing else repository.arn
+        self.image = repository.repository_url.apply(lambda url: mirrored_image(spec.runtime_image, url))
+        cloudwatch.Dashboard(f"{spec.prefix}-overview", dashboard_name=overview[0], dashboard_body=overview[1],
+                             opts=child)
+        self.register_outputs({"vpc_id": self.network.vpc_id, "key_arn": self.key.arn,
+                               "repository_url": repository.repository_url, "image": self.image})

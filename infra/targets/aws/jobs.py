@@ -1,0 +1,208 @@
+"""SageMaker pipeline definitions, as pure functions of plain strings: the jobs that run the pipelines wheel.
+
+Every step runs the one runtime image. SageMaker downloads the inputs into the job (the content-addressed
+wheel's prefix, the model's content-addressed run configuration, and for the steps after training the
+train step's result), and the container installs the wheel into a scratch directory and runs
+`python -m pipelines <step> --config run.json`: nothing but Python and the wheel's dependencies needs to
+be in the image, and nothing is fetched from the internet.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from infra.targets.aws.sizes import takes_volume_kms_key
+
+#: The pipeline parameter recording on each execution why it started (schedule, drift alarm, a person).
+REASON = "Reason"
+PIPELINE_SCHEMA_VERSION = "2020-12-01"
+VOLUME_GB = 30
+#: Where SageMaker puts the inputs, per job kind.
+LOCAL_INPUTS = {"processing": "/opt/ml/processing/input", "training": "/opt/ml/input/data"}
+
+_DOW_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+
+
+def aws_cron(expression: str) -> str:
+    """A five-field cron expression as EventBridge's `cron(min hour dom month dow year)`.
+
+    EventBridge wants '?' in one of day-of-month / day-of-week and counts weekdays 1-7 from Sunday, so
+    weekdays are written by name. Both day fields restricted at once (cron's OR) has no EventBridge form.
+    """
+    minute, hour, dom, month, dow = expression.split()
+    if dom != "*" and dow != "*":
+        raise ValueError(f"{expression!r}: EventBridge cannot restrict both day-of-month and day-of-week")
+    if "/" in dow:
+        raise ValueError(f"{expression!r}: EventBridge has no step values in day-of-week")
+    if dow == "*":
+        return f"cron({minute} {hour} {dom} {month} ? *)"
+
+    def name(day: str) -> str:
+        return _DOW_NAMES[int(day)]
+
+    parts = []
+    for part in dow.split(","):
+        low, _, high = part.partition("-")
+        if high and int(high) == 7 and int(low) > 0:  # '5-7' is FRI-SAT plus SUN
+            parts += [f"{name(low)}-SAT" if int(low) < 6 else "SAT", "SUN"]
+        elif high:
+            parts.append(f"{name(low)}-{name(high)}")
+        else:
+            parts.append(name(low))
+    return f"cron({minute} {hour} ? {month} {','.join(dict.fromkeys(parts))} *)"
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Everything a job of one model's pipeline needs, as resolved strings."""
+
+    image: str
+    role_arn: str
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+    kms_key_arn: str
+    #: s3://bucket/packages/<sha256>/ (holds exactly the one wheel).
+    package_prefix: str
+    #: s3://bucket/configs/<model>/<hash>/ (holds exactly run.json).
+    config_prefix: str
+    #: s3://bucket/training/<model>/ (training-job outputs).
+    output_uri: str
+    max_runtime_seconds: int
+    spot: bool = False
+
+
+#: Where the train step leaves its result; SageMaker uploads it as the job's model.tar.gz.
+TRAIN_RESULT = "/opt/ml/model/train.json"
+_JSON_FIELD = "python -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])'"
+
+
+def bootstrap_command(step: str, inputs_dir: str) -> str:
+    """The container's shell script for one step: install the wheel into scratch space, then run the step.
+
+    `train` saves its JSON result (the MLflow run id) where SageMaker uploads it; `evaluate` and
+    `register` read that run id from the train step's artifact (their `train` input); `register` then
+    promotes the version it registered, which moves the champion only if every gate passed.
+    """
+    target = "/tmp/shipyard-pipelines"
+    run = f"python -m pipelines {{}} --config {inputs_dir}/config/run.json"
+    run_id = (f"mkdir -p /tmp/train && tar -xzf {inputs_dir}/train/model.tar.gz -C /tmp/train"
+              f" && RUN_ID=$({_JSON_FIELD} /tmp/train/train.json run_id)")
+    scripts = {
+        "train": f"{run.format('train')} --json > {TRAIN_RESULT} && cat {TRAIN_RESULT}",
+        "evaluate": f"{run_id} && exec {run.format('evaluate')} --run-id \"$RUN_ID\"",
+        "register": (f"{run_id} && {run.format('register')} --run-id \"$RUN_ID\" --json > /tmp/register.json"
+                     f" && cat /tmp/register.json && VERSION=$({_JSON_FIELD} /tmp/register.json version)"
+                     f" && exec {run.format('promote')} --version \"$VERSION\""),
+    }
+    script = scripts.get(step, f"exec {run.format(shlex.quote(step))}")
+    return (f"set -eu; python -m pip install --quiet --no-deps --no-index --target {target} "
+            f"{inputs_dir}/package/*.whl && export PYTHONPATH={target} && {script}")
+
+
+def step_name(step: str) -> str:
+    """A SageMaker step name for a pipelines step: 'validate-data' -> 'ValidateData'."""
+    return "".join(part.capitalize() for part in re.split(r"[-_]", step))
+
+
+def _volume(instance: str, ctx: JobContext) -> dict[str, Any]:
+    return {"VolumeKmsKeyId": ctx.kms_key_arn} if takes_volume_kms_key(instance) else {}
+
+
+#: The jobs' environment: unbuffered output, so CloudWatch Logs shows progress as it happens.
+ENVIRONMENT = {"PYTHONUNBUFFERED": "1"}
+
+
+def processing_step(step: str, ctx: JobContext, instance: str, depends_on: list[str],
+                    train_step: str | None = None) -> dict[str, Any]:
+    """A Processing step running `python -m pipelines <step>` (with the train step's artifact when named)."""
+    local = LOCAL_INPUTS["processing"]
+
+    def s3_input(name: str, uri: Any) -> dict[str, Any]:
+        return {"InputName": name, "AppManaged": False, "S3Input": {
+            "S3Uri": uri, "LocalPath": f"{local}/{name}", "S3DataType": "S3Prefix", "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated"}}
+
+    inputs = [s3_input("package", ctx.package_prefix), s3_input("config", ctx.config_prefix)]
+    if train_step:
+        inputs.append(s3_input("train", {"Get": f"Steps.{step_name(train_step)}.ModelArtifacts.S3ModelArtifacts"}))
+
+    arguments = {
+        "ProcessingResources": {"ClusterConfig": {"InstanceType": instance, "InstanceCount": 1,
+                                                  "VolumeSizeInGB": VOLUME_GB, **_volume(instance, ctx)}},
+        "AppSpecification": {"ImageUri": ctx.image,
+                             "ContainerEntrypoint": ["sh", "-c", bootstrap_command(step, local)]},
+        "RoleArn": ctx.role_arn,
+        "ProcessingInputs": inputs,
+        "NetworkConfig": {"EnableNetworkIsolation": False, "EnableInterContainerTrafficEncryption": True,
+                          "VpcConfig": {"SecurityGroupIds": list(ctx.security_groups), "Subnets": list(ctx.subnets)}},
+        "StoppingCondition": {"MaxRuntimeInSeconds": ctx.max_runtime_seconds},
+        "Environment": ENVIRONMENT,
+    }
+    return _step(step, "Processing", arguments, depends_on)
+
+
+def training_step(step: str, ctx: JobContext, instance: str, depends_on: list[str]) -> dict[str, Any]:
+    """A Training step running `python -m pipelines <step>` (managed spot capacity when the spec asks)."""
+    local = LOCAL_INPUTS["training"]
+
+    def channel(name: str, uri: str) -> dict[str, Any]:
+        return {"ChannelName": name, "InputMode": "File", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}}
+
+    stopping: dict[str, Any] = {"MaxRuntimeInSeconds": ctx.max_runtime_seconds}
+    if ctx.spot:
+        stopping["MaxWaitTimeInSeconds"] = ctx.max_runtime_seconds * 2
+    arguments = {
+        "AlgorithmSpecification": {"TrainingImage": ctx.image, "TrainingInputMode": "File",
+                                   "ContainerEntrypoint": ["sh", "-c", bootstrap_command(step, local)]},
+        "RoleArn": ctx.role_arn,
+        "InputDataConfig": [channel("package", ctx.package_prefix), channel("config", ctx.config_prefix)],
+        "OutputDataConfig": {"S3OutputPath": ctx.output_uri, "KmsKeyId": ctx.kms_key_arn},
+        "ResourceConfig": {"InstanceType": instance, "InstanceCount": 1, "VolumeSizeInGB": VOLUME_GB,
+                           **_volume(instance, ctx)},
+        "VpcConfig": {"SecurityGroupIds": list(ctx.security_groups), "Subnets": list(ctx.subnets)},
+        "EnableInterContainerTrafficEncryption": True,
+        "EnableManagedSpotTraining": ctx.spot,
+        "StoppingCondition": stopping,
+        "Environment": ENVIRONMENT,
+    }
+    return _step(step, "Training", arguments, depends_on)
+
+
+def _step(step: str, kind: str, arguments: dict[str, Any], depends_on: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"Name": step_name(step), "Type": kind, "Arguments": arguments}
+    if depends_on:
+        out["DependsOn"] = [step_name(d) for d in depends_on]
+    return out
+
+
+def pipeline_definition(steps: list[dict[str, Any]], default_reason: str) -> dict[str, Any]:
+    """A SageMaker pipeline definition of `steps`, with the `Reason` parameter."""
+    return {
+        "Version": PIPELINE_SCHEMA_VERSION,
+        "Metadata": {},
+        "Parameters": [{"Name": REASON, "Type": "String", "DefaultValue": default_reason}],
+        "Steps": steps,
+    }
+
+
+def training_pipeline(ctx: JobContext, *, training_instance: str, processing_instance: str) -> dict[str, Any]:
+    """validate-data -> train -> evaluate -> register (and promote), each gated on the one before.
+
+    A step that fails stops the execution: invalid data at ValidateData, a challenger the gates reject at
+    Evaluate (exit code 3); nothing is registered then and the champion stays where it is.
+    """
+    return pipeline_definition([
+        processing_step("validate-data", ctx, processing_instance, []),
+        training_step("train", ctx, training_instance, ["validate-data"]),
+        processing_step("evaluate", ctx, processing_instance, ["train"], train_step="train"),
+        processing_step("register", ctx, processing_instance, ["evaluate"], train_step="train"),
+    ], default_reason="schedule")
+
+
+def monitoring_pipeline(ctx: JobContext, *, processing_instance: str) -> dict[str, Any]:
+    """One `monitor` step: the drift job over the model's inference window."""
+    return pipeline_definition([processing_step("monitor", ctx, processing_instance, [])], default_reason="schedule")

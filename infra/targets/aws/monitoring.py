@@ -1,0 +1,242 @@
+"""Monitoring on AWS: per model the scheduled drift job, CloudWatch metrics, a dashboard, alarms to an SNS
+topic, and the EventBridge rule that starts retraining when a drift alarm fires.
+
+The drift job is a one-step SageMaker pipeline (`python -m pipelines monitor`, the same job machinery as
+training) started by EventBridge Scheduler on the spec's schedule; pipeline executions get unique names
+and keep their history, which a scheduled raw CreateProcessingJob cannot. It reads the model's inference
+window from S3 and publishes through the `cloudwatch:<namespace>` sink, with the dimensions Model (and
+Version, Feature, ...). The monitor's own verdict (`shipyard_drift_detected`, after its multiple-testing
+control) is what the drift alarm watches; missing data keeps the alarm's state, so one drift episode is
+one ALARM transition: one e-mail, one retraining.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi_aws import cloudwatch, sagemaker, scheduler, secretsmanager, sns
+from pulumi_aws import iam as aws_iam
+
+from infra.components import Monitoring
+from infra.secrets import secret_output
+from infra.spec import METRICS, AlertSpec, ModelSpec, PlatformSpec
+from infra.targets.aws import iam, jobs
+from infra.targets.aws.foundation import Foundation
+from infra.targets.aws.names import aws_name
+from infra.targets.aws.registry import AwsModelRegistry, client_statements
+from infra.targets.aws.serving import VARIANT, endpoint_name
+from infra.targets.aws.sizes import size
+from infra.targets.aws.storage import PREFIXES
+from infra.targets.aws.training import (
+    AwsTrainingCluster,
+    dataset_statements,
+    job_context,
+    metrics_namespace,
+    service_role,
+    start_pipeline_role,
+)
+
+DRIFT_METRIC = "shipyard_drift_detected"
+QUALITY_METRIC = "shipyard_model_quality"
+ALARM_PERIOD_SECONDS = 300
+MONITOR_TIME_LIMIT_SECONDS = 3600
+
+
+def dashboard_url(region: str, name: str) -> str:
+    """The CloudWatch console URL of a dashboard."""
+    return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{name}"
+
+
+def _search(namespace: str, dimensions: list[str], metric: str, model: str, stat: str = "Maximum") -> str:
+    keys = ",".join([namespace, *sorted(dimensions)])
+    return f"SEARCH('{{{keys}}} MetricName=\"{metric}\" Model=\"{model}\"', '{stat}', {ALARM_PERIOD_SECONDS})"
+
+
+def _widget(title: str, metrics: list[Any], region: str, x: int, y: int, *, annotations: list[dict[str, Any]] = (),
+            stat: str = "Maximum", period: int = ALARM_PERIOD_SECONDS) -> dict[str, Any]:
+    props: dict[str, Any] = {"title": title, "region": region, "view": "timeSeries", "stacked": False,
+                             "metrics": metrics, "stat": stat, "period": period}
+    if annotations:
+        props["annotations"] = {"horizontal": list(annotations)}
+    return {"type": "metric", "x": x, "y": y, "width": 12, "height": 6, "properties": props}
+
+
+def model_widgets(spec: PlatformSpec, model: ModelSpec, y: int = 0) -> list[dict[str, Any]]:
+    """One model's row of widgets: drift verdict, feature and prior PSI, quality, endpoint traffic and latency."""
+    region, namespace, name = spec.region or "", metrics_namespace(spec), model.registered_model
+    endpoint = endpoint_name(spec, model)
+    monitoring = model.monitoring
+    sm = ["EndpointName", endpoint, "VariantName", VARIANT]
+    return [
+        _widget(f"{model.name}: drift verdict", [
+            [namespace, DRIFT_METRIC, "Model", name], [namespace, "shipyard_drift_covariate", "Model", name],
+            [namespace, "shipyard_drift_prior", "Model", name]], region, 0, y),
+        _widget(f"{model.name}: feature PSI", [
+            [{"expression": _search(namespace, ["Feature", "Kind", "Model"], "shipyard_drift_feature_psi", name),
+              "id": "psi"}]], region, 12, y,
+            annotations=[{"label": "covariate threshold", "value": monitoring.covariate_threshold}]),
+        _widget(f"{model.name}: prior PSI (predictions, labels)", [
+            [{"expression": _search(namespace, ["Distribution", "Model"], "shipyard_drift_prior_psi", name),
+              "id": "prior"}]], region, 0, y + 6,
+            annotations=[{"label": "prior threshold", "value": monitoring.prior_threshold}]),
+        _widget(f"{model.name}: quality", [
+            [{"expression": _search(namespace, ["Metric", "Model"], QUALITY_METRIC, name), "id": "quality"}]],
+            region, 12, y + 6),
+        _widget(f"{model.name}: invocations and errors", [
+            ["AWS/SageMaker", "Invocations", *sm], ["AWS/SageMaker", "Invocation5XXErrors", *sm],
+            ["AWS/SageMaker", "Invocation4XXErrors", *sm]], region, 0, y + 12, stat="Sum", period=60),
+        _widget(f"{model.name}: model latency p99 (microseconds)", [["AWS/SageMaker", "ModelLatency", *sm]],
+                region, 12, y + 12, stat="p99", period=60),
+    ]
+
+
+def dashboard_body(spec: PlatformSpec, models: list[ModelSpec]) -> str:
+    """A CloudWatch dashboard of the given models, one block of widgets each."""
+    widgets = [w for index, model in enumerate(models) for w in model_widgets(spec, model, y=index * 18)]
+    return iam.to_json({"widgets": widgets})
+
+
+def quality_comparison(task: str, metric: str) -> str:
+    """The alarm comparison for a quality bound: below a higher-is-better metric, above a lower-is-better one."""
+    return "LessThanThreshold" if METRICS[task][metric] else "GreaterThanThreshold"
+
+
+def retrain_pattern(alarm_arns: list[str]) -> str:
+    """The EventBridge pattern matching these alarms entering ALARM."""
+    return iam.to_json({"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
+                        "resources": sorted(alarm_arns), "detail": {"state": {"value": ["ALARM"]}}})
+
+
+class AwsMonitoring(Monitoring):
+    """One model's drift job, alarms, alert topic, dashboard and alarm-driven retraining."""
+
+    alerts: sns.Topic
+
+    def __init__(self, name: str, spec: PlatformSpec, model: ModelSpec, base: Foundation,
+                 registry: AwsModelRegistry, training: AwsTrainingCluster,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        self.spec, self.model, self.base = spec, model, base
+        prefix = f"{spec.prefix}-{model.name}"
+        self.alerts = sns.Topic(f"{prefix}-alerts", kms_master_key_id=base.key.arn, tags=spec.all_tags,
+                                opts=self.child)
+        for index, alert in enumerate(model.monitoring.alerts):
+            self._subscribe(f"{prefix}-alert-{index}", alert)
+
+        pipeline = self._drift_job(registry, training)
+        alarms = self._alarms()
+        if model.monitoring.retrain_on_drift:
+            self._retrain_rule(alarms, training.pipelines[model.name])
+
+        board = aws_name(prefix, kind="dashboard")
+        cloudwatch.Dashboard(f"{prefix}-monitoring", dashboard_name=board,
+                             dashboard_body=dashboard_body(spec, [model]), opts=self.child)
+        self.dashboard_url = pulumi.Output.from_input(dashboard_url(base.region, board))
+        self.done(alerts_topic=self.alerts.arn, drift_pipeline=pipeline.pipeline_name,
+                  alarms=[a.name for a in alarms])
+
+    def _subscribe(self, name: str, alert: AlertSpec) -> None:
+        if alert.kind == "email":
+            sns.TopicSubscription(name, topic=self.alerts.arn, protocol="email", endpoint=alert.address,
+                                  opts=self.child)
+            return
+        url = alert.url
+        if url.ref is not None:  # an existing Secrets Manager secret holding the URL
+            endpoint = pulumi.Output.secret(secretsmanager.get_secret_version_output(
+                secret_id=url.ref, opts=pulumi.InvokeOptions(parent=self)).secret_string)
+        else:
+            endpoint = secret_output(url)
+        sns.TopicSubscription(name, topic=self.alerts.arn, protocol="https", endpoint=endpoint,
+                              endpoint_auto_confirms=False, opts=self.child)
+
+    def _drift_job(self, registry: AwsModelRegistry, training: AwsTrainingCluster) -> sagemaker.Pipeline:
+        spec, model, base = self.spec, self.model, self.base
+        prefix = f"{spec.prefix}-{model.name}"
+        namespace = metrics_namespace(spec)
+        role = service_role(f"{prefix}-monitor-job", "sagemaker.amazonaws.com", base.account, spec.all_tags,
+                            self.child)
+        datasets = dataset_statements(model.pipeline.dataset_uri)
+
+        def build(bucket: str, key: str, repo: str, acct: str, server: str) -> iam.Document:
+            return iam.document([
+                *iam.s3_access(bucket, read=[PREFIXES["packages"], f"{PREFIXES['configs']}/{model.name}",
+                                             f"{PREFIXES['inference']}/{model.name}",
+                                             f"{PREFIXES['capture']}/{model.name}", PREFIXES["data"]],
+                               write=[f"{PREFIXES['reports']}/{model.name}"]),
+                *client_statements(server, bucket), *datasets, iam.put_metrics(namespace),
+                iam.kms_use(key), *iam.ecr_pull(repo), iam.sagemaker_logs(base.region, acct), iam.vpc_access(),
+            ])
+
+        aws_iam.RolePolicy(f"{prefix}-monitor-job", role=role.id, opts=self.child, policy=iam.policy_json(
+            build, registry.bucket.arn, base.key.arn, base.repository_arn, base.account, registry.server_arn))
+        pipeline_role = service_role(f"{prefix}-monitor-pipeline", "sagemaker.amazonaws.com", base.account,
+                                     spec.all_tags, self.child)
+        aws_iam.RolePolicy(f"{prefix}-monitor-pipeline", role=pipeline_role.id, opts=self.child,
+                           policy=iam.policy_json(lambda acct, job_role: iam.document(
+                               iam.run_pipeline_jobs(base.region, acct, [job_role])), base.account, role.arn))
+        ctx = job_context(base, role.arn, training.package_prefix, training.run_configs[model.name].prefix,
+                          registry.bucket.uri(PREFIXES["reports"], model.name).apply(lambda u: f"{u}/"),
+                          max_runtime_seconds=MONITOR_TIME_LIMIT_SECONDS, spot=False)
+        processing = size(spec.training.size).processing
+        pipeline_name = aws_name(spec.prefix, "monitor", model.name)
+        pipeline = sagemaker.Pipeline(
+            f"{prefix}-monitor", pipeline_name=pipeline_name, pipeline_display_name=pipeline_name,
+            pipeline_description=f"drift and quality monitoring of {model.registered_model}",
+            pipeline_definition=ctx.apply(lambda c: iam.to_json(jobs.monitoring_pipeline(
+                c, processing_instance=processing))),
+            role_arn=pipeline_role.arn, tags=spec.all_tags, opts=self.child)
+        schedule_role = start_pipeline_role(f"{prefix}-monitor-schedule", "scheduler.amazonaws.com", base,
+                                            [pipeline.arn], spec.all_tags, self.child)
+        parameter = scheduler.ScheduleTargetSagemakerPipelineParametersPipelineParameterArgs
+        scheduler.Schedule(
+            f"{prefix}-monitor", name=aws_name(spec.prefix, "monitor", model.name, kind="schedule"),
+            description=f"drift monitoring of {model.registered_model}",
+            schedule_expression=jobs.aws_cron(model.monitoring.schedule), schedule_expression_timezone="UTC",
+            flexible_time_window=scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+            target=scheduler.ScheduleTargetArgs(
+                arn=pipeline.arn, role_arn=schedule_role.arn,
+                retry_policy=scheduler.ScheduleTargetRetryPolicyArgs(maximum_retry_attempts=1),
+                sagemaker_pipeline_parameters=scheduler.ScheduleTargetSagemakerPipelineParametersArgs(
+                    pipeline_parameters=[parameter(name=jobs.REASON, value="schedule")])),
+            opts=self.child)
+        return pipeline
+
+    def _alarms(self) -> list[cloudwatch.MetricAlarm]:
+        """The drift verdict alarm, and one alarm per quality bound of the spec."""
+        spec, model = self.spec, self.model
+        prefix = f"{spec.prefix}-{model.name}"
+        common: dict[str, Any] = {
+            "namespace": metrics_namespace(spec), "period": ALARM_PERIOD_SECONDS, "evaluation_periods": 1,
+            "treat_missing_data": "ignore", "alarm_actions": [self.alerts.arn], "ok_actions": [self.alerts.arn],
+            "tags": spec.all_tags, "opts": self.child}
+        alarms = [cloudwatch.MetricAlarm(
+            f"{prefix}-drift", name=aws_name(prefix, "drift", kind="alarm"),
+            alarm_description=f"{model.registered_model}: the monitor found covariate or prior shift",
+            metric_name=DRIFT_METRIC, dimensions={"Model": model.registered_model}, statistic="Maximum",
+            comparison_operator="GreaterThanOrEqualToThreshold", threshold=1, **common)]
+        for metric, bound in sorted(model.monitoring.min_quality.items()):
+            alarms.append(cloudwatch.MetricAlarm(
+                f"{prefix}-quality-{metric}", name=aws_name(prefix, "quality", metric, kind="alarm"),
+                alarm_description=f"{model.registered_model}: {metric} crossed {bound}",
+                metric_name=QUALITY_METRIC, dimensions={"Model": model.registered_model, "Metric": metric},
+                statistic="Minimum" if METRICS[model.pipeline.task][metric] else "Maximum",
+                comparison_operator=quality_comparison(model.pipeline.task, metric), threshold=bound, **common))
+        return alarms
+
+    def _retrain_rule(self, alarms: list[cloudwatch.MetricAlarm], training_pipeline: sagemaker.Pipeline) -> None:
+        spec, model = self.spec, self.model
+        prefix = f"{spec.prefix}-{model.name}"
+        rule = cloudwatch.EventRule(
+            f"{prefix}-retrain", name=aws_name(prefix, "retrain", kind="rule"),
+            description=f"retrain {model.registered_model} when its drift or quality alarm fires",
+            event_pattern=pulumi.Output.all(*[a.arn for a in alarms]).apply(retrain_pattern),
+            tags=spec.all_tags, opts=self.child)
+        role = start_pipeline_role(f"{prefix}-retrain", "events.amazonaws.com", self.base, [training_pipeline.arn],
+                                   spec.all_tags, self.child)
+        cloudwatch.EventTarget(
+            f"{prefix}-retrain", rule=rule.name, arn=training_pipeline.arn, role_arn=role.arn,
+            sagemaker_pipeline_target=cloudwatch.EventTargetSagemakerPipelineTargetArgs(pipeline_parameter_lists=[
+                cloudwatch.EventTargetSagemakerPipelineTargetPipelineParameterListArgs(
+                    name=jobs.REASON, value="drift-alarm")]),
+            retry_policy=cloudwatch.EventTargetRetryPolicyArgs(maximum_retry_attempts=2), opts=self.child)
