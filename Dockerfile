@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# The one runtime image every shipyard target runs: Python and the dependencies of `pipelines` (which include
+# MLflow's tracking server and the model server's ASGI stack), under a non-root user, and nothing else.
+# The pipelines code is not in the image: each target ships the content-addressed wheel into its compute
+# (an immutable ConfigMap on Kubernetes), so a code change needs no image rebuild.
+#
+# The base is pinned by digest; CD refreshes it (see docs/kubernetes.md, "The runtime image"):
+#   docker buildx imagetools inspect python:3.11-slim --format '{{json .Manifest.Digest}}'
+FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Exactly the `pipelines` extra of pyproject.toml, specifiers identical; the wheel declares the same set
+# (tests/kubernetes/test_dockerfile.py keeps the three equal).
+RUN python -m pip install --no-cache-dir \
+        "mlflow>=3.10,<4" \
+        "scikit-learn>=1.5,<2" \
+        "pandas>=2.2" \
+        "pyarrow>=15" \
+        "numpy>=1.26" \
+        "scipy>=1.11" \
+        "matplotlib>=3.8" \
+        "fsspec>=2024.6" \
+        "starlette>=0.40" \
+        "uvicorn>=0.30" \
+        "orjson>=3.10"
+
+# uid/gid 10001: what every pod's securityContext asks for (runAsNonRoot, runAsUser 10001).
+RUN groupadd --system --gid 10001 shipyard \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /home/shipyard --create-home \
+       --shell /usr/sbin/nologin shipyard
+
+USER 10001:10001
+WORKDIR /home/shipyard

@@ -1,0 +1,82 @@
+"""Fixtures of the Kubernetes target's tests: a frozen project copy with extra stacks, and cached captures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from k8s_helpers import copy_project
+
+from infra.plan_capture import Capture, capture
+from infra.stackfile import load_stack
+
+#: A stack exercising the other branches: external database and S3 from Pulumi secrets, a public endpoint,
+#: GPU spot training, a remote dataset, a dashboard.
+EDGE_STACK = """\
+config:
+  shipyard:target: kubernetes
+  shipyard:environment: staging
+  shipyard:kubernetes:
+    namespace: ml-edge
+    ingress_class: nginx
+    storage_class: fast-ssd
+    dashboard_url: https://grafana.example.com/d/shipyard
+  shipyard:networking:
+    allowed_cidrs: [10.0.0.0/8]
+  shipyard:training: {size: gpu, gpu_count: 2, spot: true}
+  shipyard:registry:
+    workers: 2
+    database:
+      external_url: {secure: v1:c2VjcmV0LWRhdGFiYXNlLXVybA==}
+    artifacts:
+      s3_endpoint: http://minio.storage.svc.cluster.local:9000
+      bucket: mlflow
+      s3_credentials: {secure: v1:YWNjZXNzOnNlY3JldA==}
+  shipyard:models:
+    - name: churn
+      pipeline: {dataset_uri: s3://datasets/churn.parquet}
+      serving: {public: true, auth: api_key, min_replicas: 0, max_replicas: 3}
+      monitoring: {min_quality: {roc_auc: 0.8}}
+"""
+
+#: External database and S3 credentials by reference to existing Kubernetes Secrets.
+REFS_STACK = """\
+config:
+  shipyard:target: kubernetes
+  shipyard:environment: dev
+  shipyard:registry:
+    database:
+      external_url: {ref: pg-credentials/uri}
+    artifacts:
+      s3_endpoint: https://s3.example.com
+      bucket: ml-artifacts
+      s3_credentials: {ref: s3-credentials}
+"""
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project with two more Kubernetes stacks."""
+    root = copy_project(tmp_path_factory.mktemp("k8s") / "project")
+    (root / "stacks" / "Pulumi.k8s-edge.yaml").write_text(EDGE_STACK)
+    (root / "stacks" / "Pulumi.k8s-refs.yaml").write_text(REFS_STACK)
+    return root
+
+
+def run_capture(project: Path, stack: str) -> Capture:
+    """One fresh evaluation of the program for `stack` of `project`."""
+    return capture(load_stack(stack, project_dir=project), project)
+
+
+@pytest.fixture(scope="session")
+def captured(project: Path) -> Callable[[str], Capture]:
+    """The capture of a stack, evaluated once per session (each evaluation resets the SDK's state)."""
+    cache: dict[str, Capture] = {}
+
+    def get(stack: str) -> Capture:
+        if stack not in cache:
+            cache[stack] = run_capture(project, stack)
+        return cache[stack]
+
+    return get

@@ -1,0 +1,403 @@
+"""The Kubernetes program under the mock runtime: the objects each stack declares and their properties."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from typing import Any
+
+import pytest
+from conftest import run_capture
+from k8s_helpers import containers, copy_project, kube_objects, manifest, named, of_kind, pod_specs, resource
+
+from infra.packaging import build_wheel
+from infra.stackfile import load_stack
+from infra.targets.kubernetes import layout
+from pipelines.config import from_dict
+from pipelines.triggers import parse_trigger
+
+COMPONENTS = {"shipyard:index:TrainingCluster", "shipyard:index:ModelRegistry", "shipyard:index:ServingEndpoint",
+              "shipyard:index:Monitoring"}
+APP_LABELS = {f"app.kubernetes.io/{k}" for k in ("name", "instance", "component", "part-of", "managed-by", "version")}
+#: Fields whose keys are user data (label names, file names, env-free maps), not schema property names.
+MAP_FIELDS = {"labels", "annotations", "data", "binaryData", "stringData", "matchLabels", "selector", "requests",
+              "limits", "nodeSelector"}
+STACKS = ["k8s-dev", "k8s-prod", "k8s-edge", "k8s-refs"]
+
+
+def spec_of(project, stack: str):
+    return load_stack(stack, project_dir=project).spec
+
+
+def pipelines_pods(capture) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    return [p for p in pod_specs(capture) if any(c["name"] == "install-pipelines" for c in containers(p[2]))]
+
+
+# ------------------------------------------------------------------------------------------------ structure
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_components_own_every_resource(captured, project, stack: str) -> None:
+    capture, spec = captured(stack), spec_of(project, stack)
+    components = {r.urn: r.type for r in capture.resources if r.type.startswith("shipyard:")}
+    platform = next(urn for urn, t in components.items() if t == "shipyard:index:Platform")
+    counts = {t: list(components.values()).count(t) for t in COMPONENTS}
+    assert counts == {"shipyard:index:TrainingCluster": 1, "shipyard:index:ModelRegistry": 1,
+                      "shipyard:index:ServingEndpoint": len(spec.models), "shipyard:index:Monitoring": len(spec.models)}
+    at_platform = set()
+    for r in capture.resources:
+        if r.type.startswith("shipyard:"):
+            continue
+        assert r.parent in components, f"{r.type} {r.name} has parent {r.parent}"
+        if r.parent == platform:
+            at_platform.add((r.type.rsplit(":", 1)[1], r.name))
+    assert at_platform == {("Namespace", "namespace"), ("NetworkPolicy", "default-deny"),
+                           ("NetworkPolicy", "allow-dns"), ("PersistentVolumeClaim", "data")}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_everything_is_labelled_and_in_the_namespace(captured, project, stack: str) -> None:
+    capture, spec = captured(stack), spec_of(project, stack)
+    namespace = spec.k8s.namespace or spec.prefix
+    for r in kube_objects(capture, include_custom=True):
+        body = manifest(r)
+        assert set(body["metadata"]["labels"]) >= APP_LABELS, f"{r.type} {r.name}"
+        assert body["metadata"]["labels"]["app.kubernetes.io/part-of"] == spec.name
+        if body["kind"] != "Namespace":
+            assert body["metadata"]["namespace"] == namespace, f"{r.type} {r.name}"
+    for owner, meta, _ in pod_specs(capture):
+        assert set(meta["labels"]) >= APP_LABELS, owner
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_untranslated_snake_case_key(captured, stack: str) -> None:
+    def walk(node: Any, path: str) -> list[str]:
+        if isinstance(node, list):
+            return [bad for i, item in enumerate(node) for bad in walk(item, f"{path}[{i}]")]
+        if not isinstance(node, dict):
+            return []
+        found = []
+        for key, value in node.items():
+            if "_" in key:
+                found.append(f"{path}.{key}")
+            if key not in MAP_FIELDS:
+                found += walk(value, f"{path}.{key}")
+        return found
+
+    bad = [f"{r.type} {r.name}: {p}" for r in kube_objects(captured(stack), include_custom=True)
+           for p in walk(r.inputs, "")]
+    assert not bad, bad
+
+
+def test_outputs_follow_the_contract(captured, project) -> None:
+    capture, spec = captured("k8s-prod"), spec_of(project, "k8s-prod")
+    outputs = capture.outputs
+    namespace = "shipyard-prod"
+    assert outputs["training_cluster"] == namespace == outputs["namespace"]
+    assert re.fullmatch(rf"configmap://{namespace}/pipelines-[0-9a-f]{{12}}", outputs["pipeline_package_uri"])
+    assert outputs["tracking_uri"] == f"http://mlflow.{namespace}.svc.cluster.local:5000"
+    assert outputs["endpoints"] == {m.name: f"http://{m.name}-serving.{namespace}.svc.cluster.local:8080"
+                                    for m in spec.models}
+    for model in spec.models:
+        named(capture, "Service", f"{model.name}-serving")
+
+
+# ------------------------------------------------------------------------------------------------ pods
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_pod_is_non_root_and_locked_down(captured, stack: str) -> None:
+    for owner, _, pod in pod_specs(captured(stack)):
+        security = pod["securityContext"]
+        assert security["runAsNonRoot"] is True and security["runAsUser"] == layout.RUNTIME_UID, owner
+        assert security["seccompProfile"] == {"type": "RuntimeDefault"}, owner
+        assert pod["serviceAccountName"], owner
+        for container in containers(pod):
+            ctx = container["securityContext"]
+            assert ctx["allowPrivilegeEscalation"] is False and ctx["capabilities"] == {"drop": ["ALL"]}, owner
+            assert ctx["readOnlyRootFilesystem"] is True and ctx["runAsNonRoot"] is True, owner
+            limits, requests = container["resources"]["limits"], container["resources"]["requests"]
+            assert {"cpu", "memory"} <= set(limits) and {"cpu", "memory"} <= set(requests), owner
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_only_monitors_that_retrain_get_an_api_token(captured, project, stack: str) -> None:
+    capture, spec = captured(stack), spec_of(project, stack)
+    retraining = {layout.drift_cronjob(m.name) for m in spec.models if m.monitoring.retrain_on_drift}
+    with_token = {owner.split("/")[1] for owner, _, pod in pod_specs(capture) if pod["automountServiceAccountToken"]}
+    assert with_token == retraining
+    accounts = {a["metadata"]["name"] for a in of_kind(capture, "ServiceAccount") if a["automountServiceAccountToken"]}
+    assert accounts == retraining
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_long_running_containers_have_probes(captured, stack: str) -> None:
+    capture = captured(stack)
+    for owner, _, pod in pod_specs(capture):
+        if owner.startswith(("Deployment/", "StatefulSet/")):
+            for container in pod["containers"]:
+                assert container.get("readinessProbe") and container.get("livenessProbe"), owner
+    for body in of_kind(capture, "Deployment"):
+        if body["metadata"]["labels"]["app.kubernetes.io/name"] in ("serving", "mlflow"):
+            (container,) = body["spec"]["template"]["spec"]["containers"]
+            expected = "/ping" if body["metadata"]["labels"]["app.kubernetes.io/name"] == "serving" else "/health"
+            assert container["readinessProbe"]["httpGet"]["path"] == expected
+            assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+
+
+# ------------------------------------------------------------------------------------------------ the wheel
+
+
+def test_the_wheel_configmap_is_immutable_named_by_the_content_hash_and_carries_the_wheel(captured, project) -> None:
+    capture = captured("k8s-dev")
+    package = build_wheel(project)
+    (wheel,) = [c for c in of_kind(capture, "ConfigMap") if c["metadata"]["name"].startswith("pipelines-")]
+    assert wheel["immutable"] is True
+    assert wheel["metadata"]["name"] == f"pipelines-{package.content_hash[:12]}"
+    payload = base64.b64decode(wheel["binaryData"][layout.WHEEL_KEY])
+    assert hashlib.sha256(payload).hexdigest() == package.sha256
+    for owner, _, pod in pipelines_pods(capture):
+        volume = next(v for v in pod["volumes"] if v["name"] == "wheel")
+        assert volume["configMap"]["name"] == wheel["metadata"]["name"], owner
+        install = next(c for c in pod["initContainers"] if c["name"] == "install-pipelines")
+        assert install["command"][-1] == f"{layout.WHEEL_DIR}/{package.filename}", owner
+        assert {"--no-deps", "--no-index", "--target"} <= set(install["command"])
+
+
+def test_an_unchanged_tree_gives_the_same_objects(captured, project) -> None:
+    first, again = captured("k8s-dev"), run_capture(project, "k8s-dev")
+    assert {r.urn: r.inputs for r in first.resources} == {r.urn: r.inputs for r in again.resources}
+    assert not build_wheel(project).rebuilt
+
+
+def test_changed_code_changes_only_what_runs_it(captured, project, tmp_path) -> None:
+    before = captured("k8s-dev")
+    changed = copy_project(tmp_path / "changed")
+    init = changed / "pipelines" / "__init__.py"
+    init.write_text(init.read_text() + "\n# a change\n")
+    after = run_capture(changed, "k8s-dev")
+    old, new = ({r.urn: r.inputs for r in c.resources} for c in (before, after))
+    assert old.keys() == new.keys()
+    wheel_urn = next(u for u in old if u.endswith("::pipelines-wheel"))
+    assert old[wheel_urn]["metadata"]["name"] != new[wheel_urn]["metadata"]["name"]
+    shared = ("namespace", "default-deny", "allow-dns", "data")
+    registry_and_platform = [r.urn for r in before.resources if "ModelRegistry" in r.urn or r.name in shared]
+    assert registry_and_platform and all(old[u] == new[u] for u in registry_and_platform)
+    jobs = [u for u in old if "::churn-train-initial" in u]
+    assert old[jobs[0]]["metadata"]["name"] != new[jobs[0]]["metadata"]["name"]
+
+
+@pytest.mark.parametrize("stack", ["k8s-dev", "k8s-prod"])
+def test_run_configurations_are_immutable_and_valid_for_the_pipelines(captured, stack: str) -> None:
+    capture = captured(stack)
+    cronjobs = {c["metadata"]["name"] for c in of_kind(capture, "CronJob")}
+    configs = [c for c in of_kind(capture, "ConfigMap") if "-config-" in c["metadata"]["name"]]
+    assert len(configs) == len(capture.outputs["endpoints"])
+    for body in configs:
+        assert body["immutable"] is True
+        ((filename, text),) = body["data"].items()
+        config = from_dict(json.loads(text))
+        assert body["metadata"]["name"] == layout.config_configmap(filename.removesuffix(".json"), text)
+        assert config.tracking_uri == capture.outputs["tracking_uri"]
+        trigger = parse_trigger(config.retrain)
+        if trigger is not None:
+            namespace, cronjob = trigger[1].split("/")
+            assert namespace == capture.outputs["namespace"] and cronjob in cronjobs
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+
+@pytest.mark.parametrize("stack", ["k8s-dev", "k8s-prod"])
+def test_training_runs_on_the_schedule_bounded_in_time(captured, project, stack: str) -> None:
+    capture, spec = captured(stack), spec_of(project, stack)
+    for model in spec.models:
+        cron = named(capture, "CronJob", layout.train_cronjob(model.name))["spec"]
+        assert cron["schedule"] == spec.training.schedule and cron["concurrencyPolicy"] == "Forbid"
+        job = cron["jobTemplate"]["spec"]
+        assert job["activeDeadlineSeconds"] == spec.training.time_limit_minutes * 60
+        assert job["backoffLimit"] >= 1 and job["ttlSecondsAfterFinished"] > 0
+        command = job["template"]["spec"]["containers"][0]["command"]
+        assert command == ["python", "-m", "pipelines", "run", "--config", f"/etc/shipyard/{model.name}.json"]
+        (initial,) = [j for j in of_kind(capture, "Job")
+                      if j["metadata"]["name"].startswith(f"{layout.train_cronjob(model.name)}-init-")]
+        assert initial["spec"]["template"]["spec"]["containers"][0]["command"] == command
+
+
+def test_serving_waits_for_the_initial_training(captured) -> None:
+    capture = captured("k8s-prod")
+    for model in ("churn", "demand"):
+        job = resource(capture, ":Job", f"{model}-train-initial")
+        assert job.urn in resource(capture, ":Deployment", f"{model}-serving").dependencies
+
+
+def test_gpu_spot_training_requests_gpus_and_prefers_spot(captured) -> None:
+    capture = captured("k8s-edge")
+    pod = named(capture, "CronJob", "churn-train")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
+    assert pod["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    dev = named(captured("k8s-prod"), "CronJob", "churn-train")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert "affinity" not in dev and "tolerations" not in dev  # prod: on-demand capacity, no GPUs
+
+
+# ------------------------------------------------------------------------------------------------ serving
+
+
+@pytest.mark.parametrize("stack", ["k8s-dev", "k8s-prod", "k8s-edge"])
+def test_endpoints_autoscale_within_bounds_and_keep_capacity(captured, project, stack: str) -> None:
+    capture, spec = captured(stack), spec_of(project, stack)
+    for model in spec.models:
+        name = layout.serving_name(model.name)
+        deployment = named(capture, "Deployment", name)["spec"]
+        assert "replicas" not in deployment
+        assert deployment["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+        hpa = named(capture, "HorizontalPodAutoscaler", name)["spec"]
+        assert hpa["minReplicas"] == max(1, model.serving.min_replicas)
+        assert hpa["maxReplicas"] == model.serving.max_replicas
+        assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == model.serving.target_cpu_utilization
+        pdb = named(capture, "PodDisruptionBudget", name)["spec"]
+        assert pdb["minAvailable"] == hpa["minReplicas"]
+        assert pdb["selector"]["matchLabels"] == deployment["selector"]["matchLabels"]
+        annotations = deployment["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics"
+        (container,) = deployment["template"]["spec"]["containers"]
+        assert container["command"][3:6] == ["serve", "--config", f"/etc/shipyard/{model.name}.json"]
+        keys = [e for e in container["env"] if e["name"] == "SHIPYARD_API_KEY"]
+        if model.serving.auth == "api_key":
+            assert keys[0]["valueFrom"]["secretKeyRef"] == {"name": layout.api_key_secret(model.name),
+                                                            "key": "api-key"}
+        else:
+            assert not keys
+
+
+def test_only_public_endpoints_get_an_ingress(captured) -> None:
+    assert not of_kind(captured("k8s-prod"), "Ingress")
+    (ingress,) = of_kind(captured("k8s-edge"), "Ingress")
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "churn-serving", "port": {"name": "http"}}
+
+
+# ------------------------------------------------------------------------------------------------ network
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_namespace_denies_by_default_and_every_pod_has_its_own_policy(captured, stack: str) -> None:
+    capture = captured(stack)
+    policies = of_kind(capture, "NetworkPolicy")
+    deny = named(capture, "NetworkPolicy", "default-deny")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    own = [p["spec"]["podSelector"].get("matchLabels", {}) for p in policies if p["spec"]["podSelector"]]
+    for owner, meta, _ in pod_specs(capture):
+        assert any(sel.items() <= meta["labels"].items() for sel in own), f"{owner} has no policy of its own"
+
+
+def test_postgres_admits_only_mlflow(captured) -> None:
+    capture = captured("k8s-dev")
+    policy = named(capture, "NetworkPolicy", "postgresql")["spec"]
+    (rule,) = policy["ingress"]
+    mlflow = named(capture, "Deployment", "mlflow")["spec"]["selector"]["matchLabels"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": mlflow}}]
+    assert rule["ports"] == [{"port": 5432, "protocol": "TCP"}] and "egress" not in policy
+
+
+# ------------------------------------------------------------------------------------------------ rbac and secrets
+
+
+@pytest.mark.parametrize("stack", ["k8s-dev", "k8s-prod"])
+def test_monitor_roles_allow_exactly_creating_jobs_and_getting_their_cronjob(captured, project, stack: str) -> None:
+    capture, spec = captured(stack), spec_of(project, stack)
+    roles = {r["metadata"]["name"]: r for r in of_kind(capture, "Role")}
+    assert set(roles) == {layout.drift_cronjob(m.name) for m in spec.models if m.monitoring.retrain_on_drift}
+    assert not of_kind(capture, "ClusterRole") and not of_kind(capture, "ClusterRoleBinding")
+    for name, role in roles.items():
+        model = name.removesuffix("-drift")
+        assert role["rules"] == [
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]},
+            {"apiGroups": ["batch"], "resources": ["cronjobs"], "verbs": ["get"],
+             "resourceNames": [layout.train_cronjob(model)]},
+        ]
+        binding = named(capture, "RoleBinding", name)
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": name,
+                                        "namespace": capture.outputs["namespace"]}]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_secret_values_never_appear_in_plaintext(captured, stack: str) -> None:
+    capture = captured(stack)
+    for body in of_kind(capture, "Secret"):
+        raw = next(r for r in kube_objects(capture) if r.type.endswith(":Secret")
+                   and r.inputs["metadata"]["name"] == body["metadata"]["name"])
+        assert raw.inputs["stringData"] == "[secret]" and "data" not in raw.inputs
+    text = json.dumps([r.inputs for r in capture.resources]) + json.dumps(capture.outputs)
+    assert "mock-" not in text  # the mocked RandomPassword results
+    assert "postgresql+psycopg2://" not in text
+
+
+def test_external_database_and_s3_from_pulumi_secrets(captured) -> None:
+    capture = captured("k8s-edge")
+    assert not of_kind(capture, "StatefulSet")
+    (container,) = named(capture, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"] == {"name": layout.BACKEND_SECRET,
+                                                                            "key": "uri"}
+    assert env["MLFLOW_S3_ENDPOINT_URL"]["value"] == "http://minio.storage.svc.cluster.local:9000"
+    assert container["envFrom"] == [{"secretRef": {"name": layout.S3_SECRET}}]
+    assert "s3://mlflow/artifacts" in container["command"]
+    assert {s["metadata"]["name"] for s in of_kind(capture, "Secret")} >= {layout.BACKEND_SECRET, layout.S3_SECRET}
+    egress = named(capture, "NetworkPolicy", "mlflow")["spec"]["egress"]
+    assert [rule["ports"][0]["port"] for rule in egress] == [5432, 9000]
+    assert capture.outputs["monitoring_dashboard_url"] == "https://grafana.example.com/d/shipyard"
+
+
+def test_external_database_and_s3_by_reference_create_no_secret(captured) -> None:
+    capture = captured("k8s-refs")
+    assert not of_kind(capture, "Secret") and not of_kind(capture, "StatefulSet")
+    (container,) = named(capture, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"] == {"name": "pg-credentials", "key": "uri"}
+    assert container["envFrom"] == [{"secretRef": {"name": "s3-credentials"}}]
+
+
+# ------------------------------------------------------------------------------------------------ state
+
+
+def test_prod_state_is_protected_and_retained(captured) -> None:
+    capture = captured("k8s-prod")
+    for type_suffix, name in [(":StatefulSet", "postgresql"), (":PersistentVolumeClaim", "mlflow-artifacts"),
+                              (":PersistentVolumeClaim", "data"), (":Secret", "mlflow-backend-store"),
+                              (":RandomPassword", "postgresql-password"), (":Namespace", "namespace")]:
+        found = resource(capture, type_suffix, name)
+        assert found.protect and found.retain_on_delete, name
+    statefulset = named(capture, "StatefulSet", "postgresql")["spec"]
+    (template,) = statefulset["volumeClaimTemplates"]
+    assert template["spec"]["resources"]["requests"]["storage"] == "50Gi"
+    assert template["spec"]["storageClassName"] == "standard"
+    assert statefulset["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+
+
+def test_dev_state_is_not_protected(captured) -> None:
+    assert not any(r.protect or r.retain_on_delete for r in captured("k8s-dev").resources)
+
+
+# ------------------------------------------------------------------------------------------------ monitoring
+
+
+def test_monitoring_runs_the_drift_job_and_prometheus_objects_only_with_the_operator(captured, project) -> None:
+    prod, spec = captured("k8s-prod"), spec_of(project, "k8s-prod")
+    for model in spec.models:
+        cron = named(prod, "CronJob", layout.drift_cronjob(model.name))["spec"]
+        assert cron["schedule"] == model.monitoring.schedule and cron["concurrencyPolicy"] == "Forbid"
+        assert cron["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][3] == "monitor"
+        monitor = named(prod, "ServiceMonitor", layout.drift_cronjob(model.name))["spec"]
+        assert {e["port"] for e in monitor["endpoints"]} == {"http", "metrics"}
+        rules = named(prod, "PrometheusRule", layout.drift_cronjob(model.name))["spec"]["groups"][0]["rules"]
+        assert any(r["alert"] == "ShipyardCovariateShift" for r in rules)
+    dev = captured("k8s-dev")
+    assert not of_kind(dev, "ServiceMonitor") and not of_kind(dev, "PrometheusRule")
+    assert named(dev, "Deployment", layout.metrics_name("churn"))

@@ -1,0 +1,285 @@
+"""Pure decisions of the Kubernetes target, tested without any Pulumi runtime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.packaging import PipelinePackage
+from infra.spec import PlatformSpec
+from infra.targets.kubernetes import check_supported, layout, network, rbac
+from infra.targets.kubernetes.labels import Workload, label_value
+from infra.targets.kubernetes.monitoring import alert_rules, dashboard_url
+from infra.targets.kubernetes.registry import (
+    allowed_hosts,
+    artifact_uri,
+    mlflow_command,
+    mlflow_replicas,
+    parse_secret_ref,
+    postgres_uri,
+)
+from infra.targets.kubernetes.serving import ingress_rule, pdb_min_available, replica_bounds
+from infra.targets.kubernetes.sizes import GPU_RESOURCE, SIZES, resource_values
+from infra.targets.kubernetes.training import run_config, wheel_payload
+from infra.targets.kubernetes.workload import SPOT_NODE_LABELS, SPOT_TAINTS, scheduling
+from pipelines.config import from_dict
+from pipelines.triggers import parse_trigger
+
+
+def make_spec(**overrides: Any) -> PlatformSpec:
+    """A valid Kubernetes spec with one model, plus `overrides`."""
+    data: dict[str, Any] = {"target": "kubernetes", "models": [{"name": "churn"}], **overrides}
+    return PlatformSpec.model_validate(data)
+
+
+def s3_spec(**overrides: Any) -> PlatformSpec:
+    """A spec whose artifacts live on an S3 endpoint."""
+    artifacts = {"s3_endpoint": "https://s3.example.com", "bucket": "ml"}
+    return make_spec(registry={"artifacts": artifacts}, **overrides)
+
+
+# ------------------------------------------------------------------------------------------------ sizes
+
+
+def test_every_size_class_has_requests_within_limits() -> None:
+    for name, size in SIZES.items():
+        requests, limits = resource_values(size)
+        assert set(requests) == set(limits), name
+        assert requests["memory"] and limits["memory"] and requests["cpu"] and limits["cpu"]
+
+
+def test_gpu_class_requests_gpus_and_the_count_overrides_it() -> None:
+    requests, limits = resource_values(SIZES["gpu"])
+    assert requests[GPU_RESOURCE] == limits[GPU_RESOURCE] == "1"
+    assert resource_values(SIZES["gpu"], gpus=4)[1][GPU_RESOURCE] == "4"
+    assert GPU_RESOURCE not in resource_values(SIZES["medium"], gpus=0)[1]
+
+
+# ------------------------------------------------------------------------------------------------ labels
+
+
+def test_label_values_are_sanitized_and_long_ones_stay_distinct() -> None:
+    assert label_value("0.1.0+abc123") == "0.1.0-abc123"
+    a, b = label_value("x" * 70 + "a"), label_value("x" * 70 + "b")
+    assert len(a) <= 63 and len(b) <= 63 and a != b
+
+
+def test_selector_is_a_stable_subset_of_the_labels() -> None:
+    one = Workload("serving", "shipyard-dev-churn", "serving", "shipyard", "0.1.0+aaa")
+    two = Workload("serving", "shipyard-dev-churn", "serving", "shipyard", "0.1.0+bbb")
+    assert one.selector == two.selector and one.labels != two.labels
+    assert one.selector.items() <= one.labels.items()
+    assert {k.split("/")[1] for k in one.labels} == {"name", "instance", "component", "part-of", "managed-by",
+                                                     "version"}
+
+
+# ------------------------------------------------------------------------------------------------ network
+
+
+def test_default_deny_selects_every_pod_and_allows_nothing() -> None:
+    policy = network.default_deny()
+    assert policy.selector == () and policy.ingress == () and policy.egress == ()
+    assert set(policy.types) == {"Ingress", "Egress"}
+
+
+def test_dns_is_the_only_namespace_wide_egress() -> None:
+    (rule,) = network.allow_dns().egress
+    assert rule.peers == (network.Peer(pods=(("k8s-app", "kube-dns"),), namespace="kube-system"),)
+    assert set(rule.ports) == {(53, "UDP"), (53, "TCP")}
+
+
+def test_postgres_is_reached_by_mlflow_only_and_calls_nothing() -> None:
+    mlflow = network.pods({"app.kubernetes.io/name": "mlflow"})
+    policy = network.postgres_policy({"app.kubernetes.io/name": "postgresql"}, mlflow)
+    assert [r.peers for r in policy.ingress] == [(mlflow,)]
+    assert policy.ingress[0].ports == ((5432, "TCP"),) and policy.egress == ()
+
+
+def test_mlflow_egress_names_its_database_or_only_its_port_for_an_external_one() -> None:
+    clients = network.Peer(names=layout.MLFLOW_CLIENTS)
+    db = network.pods({"app.kubernetes.io/name": "postgresql"})
+    builtin = network.mlflow_policy({"n": "m"}, clients, db, None)
+    assert [(r.peers, r.ports) for r in builtin.egress] == [((db,), ((5432, "TCP"),))]
+    external = network.mlflow_policy({"n": "m"}, clients, None, "http://minio.storage:9000")
+    assert [(r.peers, r.ports) for r in external.egress] == [((), ((5432, "TCP"),)), ((), ((9000, "TCP"),))]
+    assert builtin.ingress[0].peers == (clients,) and builtin.ingress[0].ports == ((5000, "TCP"),)
+
+
+def test_s3_port_comes_from_the_url() -> None:
+    assert network.s3_port("https://s3.example.com") == 443
+    assert network.s3_port("http://minio:9000") == 9000
+    with pytest.raises(ValueError, match="s3_endpoint"):
+        network.s3_port("minio:9000")
+
+
+def test_api_server_egress_only_for_a_monitor_that_retrains() -> None:
+    mlflow = network.pods({"app.kubernetes.io/name": "mlflow"})
+    quiet = network.monitor_policy("m", {"a": "b"}, mlflow, retrains=False)
+    loud = network.monitor_policy("m", {"a": "b"}, mlflow, retrains=True)
+    assert [r.ports for r in quiet.egress] == [((5000, "TCP"),)]
+    assert [r.ports for r in loud.egress] == [((5000, "TCP"),), ((443, "TCP"), (6443, "TCP"))]
+    assert quiet.ingress == () == loud.ingress
+
+
+def test_serving_admits_the_ingress_controller_only_when_public() -> None:
+    mlflow = network.pods({"app.kubernetes.io/name": "mlflow"})
+    private = network.serving_policy("s", {"a": "b"}, mlflow, None)
+    public = network.serving_policy("s", {"a": "b"}, mlflow, "nginx")
+    namespaces = {p.namespace for p in public.ingress[0].peers} - {p.namespace for p in private.ingress[0].peers}
+    assert namespaces == {"ingress-nginx"}
+    assert private.egress == (network.Rule((mlflow,), ((5000, "TCP"),)),)
+
+
+def test_training_reaches_https_only_for_remote_datasets() -> None:
+    assert network.is_remote("s3://b/k.csv") and not network.is_remote("demo://classification")
+    mlflow = network.pods({"app.kubernetes.io/name": "mlflow"})
+    assert len(network.training_policy("t", {}, mlflow, remote_data=False).egress) == 1
+    assert network.training_policy("t", {}, mlflow, remote_data=True).egress[1].ports == ((443, "TCP"),)
+
+
+# ------------------------------------------------------------------------------------------------ rbac
+
+
+def test_monitor_may_get_its_cronjob_and_create_jobs_nothing_more() -> None:
+    permissions = rbac.retrain_permissions("churn-train")
+    assert {(p.api_group, p.resource, p.verbs, p.names) for p in permissions} == {
+        ("batch", "jobs", ("create",), ()),
+        ("batch", "cronjobs", ("get",), ("churn-train",)),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ registry
+
+
+def test_mlflow_runs_lean_with_the_spec_workers_and_proxied_artifacts() -> None:
+    command = mlflow_command(make_spec(registry={"workers": 3}))
+    assert command[:2] == ["mlflow", "server"]
+    assert command[command.index("--workers") + 1] == "3"
+    assert command[command.index("--artifacts-destination") + 1] == layout.ARTIFACTS_DIR
+    assert "--serve-artifacts" in command
+    s3 = mlflow_command(s3_spec())
+    assert s3[s3.index("--artifacts-destination") + 1] == "s3://ml/artifacts"
+
+
+def test_artifact_uri_and_replicas_follow_the_store() -> None:
+    assert artifact_uri(make_spec(), "ns") == "pvc://ns/mlflow-artifacts"
+    assert artifact_uri(s3_spec(), "ns") == "s3://ml/artifacts"
+    assert mlflow_replicas(make_spec()) == 1
+    assert mlflow_replicas(s3_spec(environment="prod")) == 2
+
+
+def test_s3_endpoint_without_bucket_is_refused() -> None:
+    spec = make_spec(registry={"artifacts": {"s3_endpoint": "https://s3.example.com"}})
+    with pytest.raises(ValueError, match="bucket"):
+        check_supported(spec)
+
+
+def test_allowed_hosts_cover_the_service_names_with_ports() -> None:
+    hosts = allowed_hosts("ml").split(",")
+    assert "mlflow.ml.svc.cluster.local:*" in hosts and "mlflow:*" in hosts and "localhost:*" in hosts
+
+
+def test_secret_refs_name_a_secret_and_a_key() -> None:
+    spec = make_spec(registry={"database": {"external_url": {"ref": "pg/uri"}}})
+    assert parse_secret_ref(spec.registry.database.external_url) == ("pg", "uri")
+    bad = make_spec(registry={"database": {"external_url": {"ref": "no-key"}}})
+    with pytest.raises(ValueError, match="name/key"):
+        parse_secret_ref(bad.registry.database.external_url)
+
+
+def test_postgres_uri_uses_the_psycopg2_driver_and_the_service() -> None:
+    assert postgres_uri("ml", "pw") == "postgresql+psycopg2://mlflow:pw@postgresql.ml.svc.cluster.local:5432/mlflow"
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+
+def test_run_config_is_what_the_pipelines_accept() -> None:
+    spec = make_spec(kubernetes={"namespace": "ml"})
+    document = json.loads(run_config(spec, spec.models[0], "ml"))
+    config = from_dict(document)
+    assert config.tracking_uri == "http://mlflow.ml.svc.cluster.local:5000"
+    assert parse_trigger(config.retrain) == ("kubernetes-job", "ml/churn-train")
+    assert config.inference_log_uri.startswith(layout.DATA_DIR)
+    assert f"prometheus:{layout.metrics_dir('churn')}/{layout.METRICS_FILE}" in config.sinks
+
+
+def test_run_config_without_retraining_says_none() -> None:
+    spec = make_spec(models=[{"name": "churn", "monitoring": {"retrain_on_drift": False}}])
+    assert json.loads(run_config(spec, spec.models[0], "ns"))["retrain"] == "none"
+
+
+def test_a_wheel_too_big_for_a_configmap_is_refused(tmp_path: Path) -> None:
+    wheel = tmp_path / "big.whl"
+    wheel.write_bytes(b"\0" * (layout.MAX_WHEEL_BYTES + 1))
+    package = PipelinePackage(wheel, "0.1.0+x", "x" * 64, "y", (), True)
+    with pytest.raises(ValueError, match="ConfigMap"):
+        wheel_payload(package)
+
+
+def test_initial_job_name_changes_with_what_it_runs_and_fits_a_label() -> None:
+    model = "m" * 40
+    first, second = layout.init_job(model, ["image:1", "cm-a"]), layout.init_job(model, ["image:1", "cm-b"])
+    assert first != second and len(first) <= 63
+    assert layout.init_job(model, ["image:1", "cm-a"]) == first
+    assert len(layout.train_cronjob(model)) <= 52 and len(layout.drift_cronjob(model)) <= 52
+
+
+def test_spot_is_a_preference_with_tolerations_and_gpus_are_tolerated() -> None:
+    tolerations, affinity = scheduling(spot=True, gpus=0)
+    assert {(t.key, t.value) for t in tolerations} == set(SPOT_TAINTS)
+    terms = affinity.node_affinity.preferred_during_scheduling_ignored_during_execution
+    assert {(t.preference.match_expressions[0].key, t.preference.match_expressions[0].values[0])
+            for t in terms} == set(SPOT_NODE_LABELS)
+    assert affinity.node_affinity.required_during_scheduling_ignored_during_execution is None
+    tolerations, affinity = scheduling(spot=False, gpus=1)
+    assert [t.key for t in tolerations] == [GPU_RESOURCE] and affinity is None
+    assert scheduling(spot=False, gpus=0) == (None, None)
+
+
+# ------------------------------------------------------------------------------------------------ serving
+
+
+def test_replica_bounds_and_disruption_budget_keep_the_floor() -> None:
+    spec = make_spec(models=[{"name": "a", "serving": {"min_replicas": 2, "max_replicas": 5}},
+                             {"name": "b", "serving": {"min_replicas": 0, "max_replicas": 2}}])
+    assert replica_bounds(spec.models[0]) == (2, 5) and pdb_min_available(spec.models[0]) == 2
+    assert replica_bounds(spec.models[1]) == (1, 2) and pdb_min_available(spec.models[1]) == 1
+
+
+def test_ingress_strips_the_model_prefix_on_nginx_and_restricts_sources() -> None:
+    path, path_type, annotations = ingress_rule("churn", "nginx", ["10.0.0.0/8"])
+    assert path.startswith("/churn") and path_type == "ImplementationSpecific"
+    assert annotations["nginx.ingress.kubernetes.io/rewrite-target"] == "/$2"
+    assert annotations["nginx.ingress.kubernetes.io/whitelist-source-range"] == "10.0.0.0/8"
+    assert ingress_rule("churn", "traefik", []) == ("/churn", "Prefix", {})
+
+
+def test_unsupported_settings_are_refused_with_their_key() -> None:
+    with pytest.raises(ValueError, match=r"models\[0\]\.serving\.auth"):
+        check_supported(make_spec(models=[{"name": "a", "serving": {"auth": "iam"}}]))
+    with pytest.raises(ValueError, match="ingress_class"):
+        check_supported(make_spec(models=[{"name": "a", "serving": {"public": True}}]))
+
+
+# ------------------------------------------------------------------------------------------------ monitoring
+
+
+def test_alerts_cover_drift_serving_errors_and_quality_floors() -> None:
+    spec = make_spec(models=[{"name": "churn", "monitoring": {"min_quality": {"roc_auc": 0.8}}}])
+    rules = {r["alert"]: r for r in alert_rules(spec.models[0], "ml")}
+    assert {"ShipyardCovariateShift", "ShipyardPriorShift", "ShipyardMajorDrift", "ShipyardDriftMetricsMissing",
+            "ShipyardServingErrors", "ShipyardQualityBelowRocAuc"} == set(rules)
+    assert 'model="churn"' in rules["ShipyardCovariateShift"]["expr"]
+    assert "< 0.8" in rules["ShipyardQualityBelowRocAuc"]["expr"]
+    assert all(r["labels"]["severity"] in {"warning", "critical"} for r in rules.values())
+
+
+def test_dashboard_is_the_spec_one_or_the_model_registry_page() -> None:
+    spec = make_spec()
+    assert dashboard_url(spec, spec.models[0], "ml") == "http://mlflow.ml.svc.cluster.local:5000/#/models/churn"
+    grafana = make_spec(kubernetes={"dashboard_url": "https://grafana/d/x"})
+    assert dashboard_url(grafana, grafana.models[0], "ml") == "https://grafana/d/x"
