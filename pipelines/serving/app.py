@@ -57,17 +57,25 @@ Loader = Callable[[Settings, str], ServedModel]
 Resolver = Callable[[Settings], str | None]
 
 
+def _connect(settings: Settings) -> object:
+    """A registry client; the server's one registry is also made MLflow's default (`models:/` URIs use it)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    return mlflow.MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)
+
+
 def registry_loader(settings: Settings, version: str) -> ServedModel:
     """Load `version` of the settings' model from the tracking server."""
+    _connect(settings)
     return load_version(settings.tracking_uri, settings.model_name, version, settings.alias,
                         fast=settings.fast_path)
 
 
 def registry_resolver(settings: Settings) -> str | None:
     """The version the settings' alias points at now."""
-    from mlflow import MlflowClient
-
-    return resolve_version(MlflowClient(settings.tracking_uri), settings.model_name, settings.alias)
+    return resolve_version(_connect(settings), settings.model_name, settings.alias)
 
 
 def _json(body: Any, status: int = 200) -> Response:

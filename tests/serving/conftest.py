@@ -47,6 +47,7 @@ def register(tracking_uri: str, name: str, model, example: pd.DataFrame, alias: 
     import skops.io
 
     mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(model, name="model", input_example=example, registered_model_name=name,
@@ -67,6 +68,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     import mlflow
 
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.MlflowClient(uri).create_experiment("serving-tests", artifact_location=(root / "artifacts").as_uri())
     mlflow.set_experiment("serving-tests")
     frame = demo_frame(DATASET)
     v1, X = _pipeline(LogisticRegression(C=1.0, max_iter=500), frame, "label")
