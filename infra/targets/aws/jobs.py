@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.targets.aws.sizes import takes_volume_kms_key
+from pipelines.adapters.aws import REASON_PARAMETER as REASON
 
-#: The pipeline parameter recording on each execution why it started (schedule, drift alarm, a person).
-REASON = "Reason"
 PIPELINE_SCHEMA_VERSION = "2020-12-01"
 VOLUME_GB = 30
 #: Where SageMaker puts the inputs, per job kind.

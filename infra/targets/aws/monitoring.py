@@ -5,9 +5,10 @@ The drift job is a one-step SageMaker pipeline (`python -m pipelines monitor`, t
 training) started by EventBridge Scheduler on the spec's schedule; pipeline executions get unique names
 and keep their history, which a scheduled raw CreateProcessingJob cannot. It reads the model's inference
 window from S3 and publishes through the `cloudwatch:<namespace>` sink, with the dimensions Model (and
-Version, Feature, ...). The monitor's own verdict (`shipyard_drift_detected`, after its multiple-testing
-control) is what the drift alarm watches; missing data keeps the alarm's state, so one drift episode is
-one ALARM transition: one e-mail, one retraining.
+Version, Feature, ...). The drift alarm watches the monitor's own verdict (`shipyard_retrain_warranted`:
+drift of major severity after its multiple-testing control, or quality under its floor), defined once in
+`pipelines.adapters.aws.DRIFT_ALARM`; missing data keeps the alarm's state, so one drift episode is one
+ALARM transition: one e-mail, one retraining. Quality bounds get their own alarms, which only notify.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ from infra.targets.aws.training import (
     service_role,
     start_pipeline_role,
 )
+from pipelines.adapters.aws import DRIFT_ALARM, MODEL_DIMENSION, VERDICT_METRIC, drift_alarm_request
 
-DRIFT_METRIC = "shipyard_drift_detected"
 QUALITY_METRIC = "shipyard_model_quality"
-ALARM_PERIOD_SECONDS = 300
+ALARM_PERIOD_SECONDS = DRIFT_ALARM["Period"]
 MONITOR_TIME_LIMIT_SECONDS = 3600
 
 
@@ -69,9 +70,10 @@ def model_widgets(spec: PlatformSpec, model: ModelSpec, y: int = 0) -> list[dict
     monitoring = model.monitoring
     sm = ["EndpointName", endpoint, "VariantName", VARIANT]
     return [
-        _widget(f"{model.name}: drift verdict", [
-            [namespace, DRIFT_METRIC, "Model", name], [namespace, "shipyard_drift_covariate", "Model", name],
-            [namespace, "shipyard_drift_prior", "Model", name]], region, 0, y),
+        _widget(f"{model.name}: monitor verdict", [
+            [namespace, VERDICT_METRIC, MODEL_DIMENSION, name],
+            [namespace, "shipyard_drift_covariate", MODEL_DIMENSION, name],
+            [namespace, "shipyard_drift_prior", MODEL_DIMENSION, name]], region, 0, y),
         _widget(f"{model.name}: feature PSI", [
             [{"expression": _search(namespace, ["Feature", "Kind", "Model"], "shipyard_drift_feature_psi", name),
               "id": "psi"}]], region, 12, y,
@@ -125,16 +127,17 @@ class AwsMonitoring(Monitoring):
             self._subscribe(f"{prefix}-alert-{index}", alert)
 
         pipeline = self._drift_job(registry, training)
-        alarms = self._alarms()
+        drift_alarm = self._drift_alarm()
+        quality_alarms = self._quality_alarms()
         if model.monitoring.retrain_on_drift:
-            self._retrain_rule(alarms, training.pipelines[model.name])
+            self._retrain_rule(drift_alarm, training.pipelines[model.name])
 
         board = aws_name(prefix, kind="dashboard")
         cloudwatch.Dashboard(f"{prefix}-monitoring", dashboard_name=board,
                              dashboard_body=dashboard_body(spec, [model]), opts=self.child)
         self.dashboard_url = pulumi.Output.from_input(dashboard_url(base.region, board))
         self.done(alerts_topic=self.alerts.arn, drift_pipeline=pipeline.pipeline_name,
-                  alarms=[a.name for a in alarms])
+                  alarms=[a.name for a in (drift_alarm, *quality_alarms)])
 
     def _subscribe(self, name: str, alert: AlertSpec) -> None:
         if alert.kind == "email":
@@ -202,35 +205,46 @@ class AwsMonitoring(Monitoring):
             opts=self.child)
         return pipeline
 
-    def _alarms(self) -> list[cloudwatch.MetricAlarm]:
-        """The drift verdict alarm, and one alarm per quality bound of the spec."""
+    def _alarm_options(self) -> dict[str, Any]:
+        return {"alarm_actions": [self.alerts.arn], "ok_actions": [self.alerts.arn], "tags": self.spec.all_tags,
+                "opts": self.child}
+
+    def _drift_alarm(self) -> cloudwatch.MetricAlarm:
+        """The alarm on the monitor's verdict, from the definition the runtime adapter shares."""
         spec, model = self.spec, self.model
         prefix = f"{spec.prefix}-{model.name}"
-        common: dict[str, Any] = {
-            "namespace": metrics_namespace(spec), "period": ALARM_PERIOD_SECONDS, "evaluation_periods": 1,
-            "treat_missing_data": "ignore", "alarm_actions": [self.alerts.arn], "ok_actions": [self.alerts.arn],
-            "tags": spec.all_tags, "opts": self.child}
-        alarms = [cloudwatch.MetricAlarm(
-            f"{prefix}-drift", name=aws_name(prefix, "drift", kind="alarm"),
-            alarm_description=f"{model.registered_model}: the monitor found covariate or prior shift",
-            metric_name=DRIFT_METRIC, dimensions={"Model": model.registered_model}, statistic="Maximum",
-            comparison_operator="GreaterThanOrEqualToThreshold", threshold=1, **common)]
-        for metric, bound in sorted(model.monitoring.min_quality.items()):
-            alarms.append(cloudwatch.MetricAlarm(
-                f"{prefix}-quality-{metric}", name=aws_name(prefix, "quality", metric, kind="alarm"),
-                alarm_description=f"{model.registered_model}: {metric} crossed {bound}",
-                metric_name=QUALITY_METRIC, dimensions={"Model": model.registered_model, "Metric": metric},
-                statistic="Minimum" if METRICS[model.pipeline.task][metric] else "Maximum",
-                comparison_operator=quality_comparison(model.pipeline.task, metric), threshold=bound, **common))
-        return alarms
+        request = drift_alarm_request(aws_name(prefix, "drift", kind="alarm"), namespace=metrics_namespace(spec),
+                                      model=model.registered_model)
+        return cloudwatch.MetricAlarm(
+            f"{prefix}-drift", name=request["AlarmName"], alarm_description=request["AlarmDescription"],
+            namespace=request["Namespace"], metric_name=request["MetricName"],
+            dimensions={d["Name"]: d["Value"] for d in request["Dimensions"]}, statistic=request["Statistic"],
+            period=request["Period"], evaluation_periods=request["EvaluationPeriods"],
+            threshold=request["Threshold"], comparison_operator=request["ComparisonOperator"],
+            treat_missing_data=request["TreatMissingData"], **self._alarm_options())
 
-    def _retrain_rule(self, alarms: list[cloudwatch.MetricAlarm], training_pipeline: sagemaker.Pipeline) -> None:
+    def _quality_alarms(self) -> list[cloudwatch.MetricAlarm]:
+        """One alarm per quality bound of the spec (they notify; the verdict alarm decides retraining)."""
+        spec, model = self.spec, self.model
+        prefix = f"{spec.prefix}-{model.name}"
+        return [cloudwatch.MetricAlarm(
+            f"{prefix}-quality-{metric}", name=aws_name(prefix, "quality", metric, kind="alarm"),
+            alarm_description=f"{model.registered_model}: {metric} crossed {bound}",
+            namespace=metrics_namespace(spec), metric_name=QUALITY_METRIC,
+            dimensions={MODEL_DIMENSION: model.registered_model, "Metric": metric},
+            statistic="Minimum" if METRICS[model.pipeline.task][metric] else "Maximum",
+            period=ALARM_PERIOD_SECONDS, evaluation_periods=1, treat_missing_data="ignore",
+            comparison_operator=quality_comparison(model.pipeline.task, metric), threshold=bound,
+            **self._alarm_options())
+            for metric, bound in sorted(model.monitoring.min_quality.items())]
+
+    def _retrain_rule(self, alarm: cloudwatch.MetricAlarm, training_pipeline: sagemaker.Pipeline) -> None:
         spec, model = self.spec, self.model
         prefix = f"{spec.prefix}-{model.name}"
         rule = cloudwatch.EventRule(
             f"{prefix}-retrain", name=aws_name(prefix, "retrain", kind="rule"),
-            description=f"retrain {model.registered_model} when its drift or quality alarm fires",
-            event_pattern=pulumi.Output.all(*[a.arn for a in alarms]).apply(retrain_pattern),
+            description=f"retrain {model.registered_model} when its drift alarm fires",
+            event_pattern=alarm.arn.apply(lambda arn: retrain_pattern([arn])),
             tags=spec.all_tags, opts=self.child)
         role = start_pipeline_role(f"{prefix}-retrain", "events.amazonaws.com", self.base, [training_pipeline.arn],
                                    spec.all_tags, self.child)

@@ -1,0 +1,298 @@
+"""AWS runtime adapters: S3 data and inference capture, CloudWatch metrics and alarms, SageMaker retraining.
+
+- `read_table`, `read_inference_logs`, `read_data_capture`: datasets (CSV/Parquet), the model server's
+  Parquet inference logs and SageMaker's data capture (JSON lines) from S3, as DataFrames.
+- `CloudWatchSink` (`cloudwatch:<namespace>` in a run configuration's `sinks`): drift metrics as
+  CloudWatch metrics, batched 1,000 per call.
+- `drift_alarm_request` / `put_drift_alarm`: the alarm on the monitor's verdict; the Pulumi program
+  declares the same alarm from the same definition.
+- `SageMakerPipelineTrigger` (`sagemaker-pipeline:<pipeline name>`): start retraining with the reason
+  recorded as the execution's `Reason` parameter and description.
+
+boto3 and s3fs are imported on first use. Endpoints and credentials come from the environment as the
+SDKs read them (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, `AWS_ACCESS_KEY_ID`, ...); MLflow's own S3
+artifact client follows `MLFLOW_S3_ENDPOINT_URL`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipelines.config import RunConfig
+    from pipelines.sinks import Metric
+
+#: CloudWatch accepts at most this many metric data per PutMetricData call.
+CLOUDWATCH_BATCH = 1000
+MODEL_DIMENSION = "Model"
+VERSION_DIMENSION = "Version"
+#: The monitor's verdict: retraining is warranted (drift of major severity, or quality under its floor).
+VERDICT_METRIC = "shipyard_retrain_warranted"
+#: The SageMaker pipeline parameter recording why an execution started.
+REASON_PARAMETER = "Reason"
+#: The drift alarm on the verdict: one datum of 1 alarms; missing data keeps the state (one episode, one alarm).
+DRIFT_ALARM: dict[str, Any] = {
+    "MetricName": VERDICT_METRIC,
+    "Statistic": "Maximum",
+    "Period": 300,
+    "EvaluationPeriods": 1,
+    "Threshold": 1.0,
+    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+    "TreatMissingData": "ignore",
+}
+TIMESTAMP = "_timestamp"
+PREDICTION = "prediction"
+
+
+def client(service: str) -> Any:
+    """A boto3 client for `service`, configured from the environment."""
+    import boto3
+
+    return boto3.client(service)
+
+
+# --------------------------------------------------------------------------------------------------- S3 data
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """'s3://bucket/a/b' -> ('bucket', 'a/b')."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"{uri!r} is not an s3:// URI")
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def s3_storage_options(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """pandas/s3fs options for a non-default S3 endpoint (moto, MinIO, a VPC endpoint URL), if one is set."""
+    env = os.environ if env is None else env
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or env.get("MLFLOW_S3_ENDPOINT_URL")
+    return {"endpoint_url": endpoint} if endpoint else {}
+
+
+def read_table(uri: str) -> pd.DataFrame:
+    """A CSV or Parquet dataset from S3 (by suffix; `.csv.gz` too)."""
+    import pandas as pd
+
+    options = s3_storage_options()
+    if uri.endswith((".parquet", ".pq")):
+        return pd.read_parquet(uri, storage_options=options)
+    if ".csv" in uri.rsplit("/", 1)[-1]:
+        return pd.read_csv(uri, storage_options=options)
+    raise ValueError(f"{uri}: expected a .csv or .parquet object")
+
+
+def list_objects(prefix_uri: str, suffix: str, since: dt.datetime | None = None) -> list[str]:
+    """Keys under an S3 prefix ending with `suffix`, modified at or after `since`, in key order."""
+    bucket, prefix = split_s3_uri(prefix_uri)
+    pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(
+        item["Key"] for page in pages for item in page.get("Contents", [])
+        if item["Key"].endswith(suffix) and (since is None or item["LastModified"] >= since)
+    )
+
+
+def _between(frame: pd.DataFrame, since: dt.datetime | None) -> pd.DataFrame:
+    import pandas as pd
+
+    if since is None or TIMESTAMP not in frame.columns or frame.empty:
+        return frame.reset_index(drop=True)
+    stamps = pd.to_datetime(frame[TIMESTAMP], utc=True)
+    return frame.loc[(stamps >= pd.Timestamp(since)).to_numpy()].reset_index(drop=True)
+
+
+def read_inference_logs(prefix_uri: str, since: dt.datetime | None = None) -> pd.DataFrame:
+    """The model server's Parquet inference logs under a prefix, rows at or after `since`."""
+    import pandas as pd
+
+    bucket, _ = split_s3_uri(prefix_uri)
+    frames = [pd.read_parquet(f"s3://{bucket}/{key}", storage_options=s3_storage_options())
+              for key in list_objects(prefix_uri, ".parquet", since)]
+    frames = [f for f in frames if len(f)]
+    return _between(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), since)
+
+
+def _decode(payload: Mapping[str, Any]) -> bytes:
+    import base64
+
+    data = payload.get("data", "")
+    return base64.b64decode(data) if payload.get("encoding") == "BASE64" else str(data).encode()
+
+
+def _predictions(body: bytes, content_type: str | None) -> list[Any]:
+    """The predictions of a scoring response: `{"predictions": [...]}`, a bare JSON list, or CSV lines."""
+    if content_type and content_type.startswith("text/csv"):
+        return [line for line in body.decode().splitlines() if line.strip()]
+    document = json.loads(body)
+    if isinstance(document, Mapping):
+        document = document.get("predictions", [])
+    return list(document) if isinstance(document, list) else [document]
+
+
+def capture_frame(lines: Iterable[str]) -> pd.DataFrame:
+    """SageMaker data-capture records (one JSON object per line) as inference rows.
+
+    Each record's request (any MLflow scoring payload: `dataframe_split`, `dataframe_records`, `instances`,
+    `inputs`, or CSV with a header) becomes its rows' feature columns; the response's predictions become
+    `prediction`; the record's inference time becomes `_timestamp`. Records whose request or response
+    cannot be read are skipped and counted in `frame.attrs["skipped"]`. The capture carries no model
+    version, so there is no `_model_version` column.
+    """
+    import pandas as pd
+
+    from pipelines.serving.payload import PayloadError, parse_body
+
+    parts: list[pd.DataFrame] = []
+    skipped = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            capture = record["captureData"]
+            request, response = capture["endpointInput"], capture["endpointOutput"]
+            columns = parse_body(_decode(request), request.get("observedContentType"))
+            predictions = _predictions(_decode(response), response.get("observedContentType"))
+        except (KeyError, TypeError, ValueError, PayloadError):
+            skipped += 1
+            continue
+        if len(predictions) != columns.rows:
+            skipped += 1
+            continue
+        part = pd.DataFrame({name: list(values) for name, values in columns.data.items()})
+        part[PREDICTION] = predictions
+        when = (record.get("eventMetadata") or {}).get("inferenceTime")
+        part[TIMESTAMP] = pd.Timestamp(when) if when else pd.NaT
+        parts.append(part)
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[PREDICTION, TIMESTAMP])
+    if len(frame):
+        frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True)
+    frame.attrs["skipped"] = skipped
+    return frame
+
+
+def read_data_capture(prefix_uri: str, since: dt.datetime | None = None) -> pd.DataFrame:
+    """An endpoint's data capture under `s3://bucket/<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl`."""
+    s3 = client("s3")
+    bucket, _ = split_s3_uri(prefix_uri)
+    keys = list_objects(prefix_uri, ".jsonl", since)
+
+    def lines() -> Iterator[str]:
+        for key in keys:
+            yield from s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+
+    frame = capture_frame(lines())
+    skipped = frame.attrs.get("skipped", 0)
+    result = _between(frame, since)
+    result.attrs["skipped"] = skipped
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- CloudWatch
+
+
+def dimension_name(label: str) -> str:
+    """A metric label as a CloudWatch dimension name: 'feature' -> 'Feature', 'p_value' -> 'PValue'."""
+    return "".join(part.capitalize() for part in label.split("_"))
+
+
+def metric_datums(metrics: Iterable[Metric], *, model: str, version: str,
+                  timestamp: dt.datetime) -> list[dict[str, Any]]:
+    """CloudWatch metric data for a monitoring run: each metric twice, with and without `Version`.
+
+    The versioned series (Model, Version, labels...) traces one model version; the version-free series
+    (Model, labels...) is continuous across versions, which is what alarms and dashboards watch.
+    Non-finite values are dropped (CloudWatch refuses NaN and infinities).
+    """
+    datums = []
+    for metric in metrics:
+        value = float(metric.value)
+        if not math.isfinite(value):
+            continue
+        labels = [{"Name": dimension_name(k), "Value": str(v)[:1024]} for k, v in sorted(metric.labels.items())
+                  if str(v) != ""]
+        model_dim = {"Name": MODEL_DIMENSION, "Value": model}
+        for extra in ([{"Name": VERSION_DIMENSION, "Value": str(version)}], []):
+            datums.append({"MetricName": metric.name, "Dimensions": [model_dim, *extra, *labels],
+                           "Timestamp": timestamp, "Value": value, "Unit": "None"})
+    return datums
+
+
+def batched(items: Sequence[Any], size: int = CLOUDWATCH_BATCH) -> Iterator[Sequence[Any]]:
+    """`items` in consecutive slices of at most `size`."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class CloudWatchSink:
+    """Publishes a monitoring run's metrics to CloudWatch under a namespace (`cloudwatch:<namespace>`)."""
+
+    def __init__(self, namespace: str | None = None, *, cloudwatch: Any = None) -> None:
+        if not namespace:
+            raise ValueError("the cloudwatch sink needs a namespace: 'cloudwatch:<namespace>'")
+        self.namespace = namespace
+        self._client = cloudwatch
+
+    def emit(self, report_metrics: Iterable[Metric], *, model: str, version: str) -> None:
+        """Put the metrics, at most 1,000 per call."""
+        datums = metric_datums(report_metrics, model=model, version=version, timestamp=dt.datetime.now(dt.UTC))
+        cloudwatch = self._client or client("cloudwatch")
+        for batch in batched(datums):
+            cloudwatch.put_metric_data(Namespace=self.namespace, MetricData=list(batch))
+
+
+def drift_alarm_request(name: str, *, namespace: str, model: str, actions: Sequence[str] = ()) -> dict[str, Any]:
+    """The PutMetricAlarm request of a model's drift alarm (the same definition the Pulumi program declares)."""
+    return {
+        **DRIFT_ALARM,
+        "AlarmName": name,
+        "AlarmDescription": f"{model}: the monitor found drift (or quality loss) that warrants retraining",
+        "Namespace": namespace,
+        "Dimensions": [{"Name": MODEL_DIMENSION, "Value": model}],
+        "AlarmActions": list(actions),
+        "OKActions": list(actions),
+    }
+
+
+def put_drift_alarm(name: str, *, namespace: str, model: str, actions: Sequence[str] = (),
+                    cloudwatch: Any = None) -> dict[str, Any]:
+    """Define (or update) a model's drift alarm; returns the request sent."""
+    request = drift_alarm_request(name, namespace=namespace, model=model, actions=actions)
+    (cloudwatch or client("cloudwatch")).put_metric_alarm(**request)
+    return request
+
+
+# --------------------------------------------------------------------------------------------- retraining
+
+
+def start_request(pipeline: str, reason: str, model: str) -> dict[str, Any]:
+    """The StartPipelineExecution request that retrains `model` for `reason` (recorded twice: parameter, text)."""
+    return {
+        "PipelineName": pipeline,
+        "PipelineParameters": [{"Name": REASON_PARAMETER, "Value": reason[:1024] or "manual"}],
+        "PipelineExecutionDescription": f"retrain {model}: {reason}"[:3072],
+        "ClientRequestToken": uuid.uuid4().hex,
+    }
+
+
+class SageMakerPipelineTrigger:
+    """Starts the model's SageMaker training pipeline (`sagemaker-pipeline:<pipeline name>`)."""
+
+    def __init__(self, target: str = "", *, sagemaker: Any = None) -> None:
+        if not target:
+            raise ValueError("the sagemaker-pipeline trigger needs a pipeline name: 'sagemaker-pipeline:<name>'")
+        self.target = target
+        self._client = sagemaker
+
+    def start(self, reason: str, config: RunConfig) -> str:
+        """Start an execution; returns `sagemaker-pipeline:<execution ARN>`."""
+        response = (self._client or client("sagemaker")).start_pipeline_execution(
+            **start_request(self.target, reason, config.model_name))
+        return f"sagemaker-pipeline:{response['PipelineExecutionArn']}"

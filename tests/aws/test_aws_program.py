@@ -1,0 +1,441 @@
+"""The AWS program under the mock runtime: components, outputs, protection, IAM, encryption, exposure, wiring."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_helpers import by_urn, listify, of_type, one, policy_documents, statements, untranslated_keys
+
+from infra.packaging import build_wheel
+from infra.plan_capture import Capture
+from infra.policies import Context, Graph, evaluate
+from infra.program import OUTPUT_CONTRACT
+from infra.stackfile import load_stack
+from infra.targets.aws import jobs
+from infra.targets.aws.serving import PublicEndpointRefused
+from pipelines.adapters.aws import DRIFT_ALARM
+from pipelines.config import from_dict
+
+STACKS = ["aws-dev", "aws-staging", "aws-prod", "aws-edge", "aws-extdb"]
+COMPONENTS = ("shipyard:index:TrainingCluster", "shipyard:index:ModelRegistry", "shipyard:index:ServingEndpoint",
+              "shipyard:index:Monitoring")
+BUCKET = "aws:s3/bucket:Bucket"
+RDS = "aws:rds/instance:Instance"
+KEY = "aws:kms/key:Key"
+PIPELINE = "aws:sagemaker/pipeline:Pipeline"
+
+
+def spec_of(project, stack: str):
+    return load_stack(stack, project_dir=project).spec
+
+
+def graph_of(capture: Capture, spec) -> Graph:
+    resources = [r.to_json() for r in capture.resources]
+    return Graph(resources, capture.outputs, Context.from_spec(spec))
+
+
+def parent_component(capture: Capture, resource) -> str:
+    return by_urn(capture)[resource.parent].type
+
+
+# ------------------------------------------------------------------------------------------------ structure
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_components_and_their_children(captured, project, stack: str) -> None:
+    capture, spec = captured(stack), spec_of(project, stack)
+    types = [r.type for r in capture.resources if r.type.startswith("shipyard:")]
+    assert {t: types.count(t) for t in COMPONENTS} == {
+        "shipyard:index:TrainingCluster": 1, "shipyard:index:ModelRegistry": 1,
+        "shipyard:index:ServingEndpoint": len(spec.models), "shipyard:index:Monitoring": len(spec.models)}
+    assert types.count("shipyard:aws:Foundation") == 1
+    urns = by_urn(capture)
+    for resource in capture.resources:
+        if resource.type.startswith(("shipyard:", "pulumi:providers:")):
+            continue
+        assert urns[resource.parent].type.startswith("shipyard:") and urns[resource.parent].type != \
+            "shipyard:index:Platform", f"{resource.type} {resource.name} is not owned by a component"
+    provider = one(capture, "pulumi:providers:aws")
+    assert provider.inputs["region"] == spec.region
+    assert json.loads(provider.inputs["defaultTags"])["tags"] == spec.all_tags
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_outputs_contract(captured, project, stack: str) -> None:
+    capture, spec = captured(stack), spec_of(project, stack)
+    outputs = capture.outputs
+    assert tuple(outputs) == OUTPUT_CONTRACT
+    assert set(outputs["endpoints"]) == {m.name for m in spec.models}
+    for name, url in outputs["endpoints"].items():
+        assert url == f"https://runtime.sagemaker.{spec.region}.amazonaws.com/endpoints/{spec.prefix}-{name}/invocations"
+    assert outputs["artifact_uri"].startswith("s3://") and outputs["artifact_uri"].endswith("/mlflow")
+    package = build_wheel(project)
+    assert outputs["pipeline_package_uri"].endswith(f"/packages/{package.sha256}/{package.filename}")
+    assert outputs["pipeline_package_version"] == package.version
+    if spec.aws_settings.registry_mode == "sagemaker":
+        assert outputs["tracking_uri"].startswith(f"arn:aws:sagemaker:{spec.region}:")
+    else:
+        assert outputs["tracking_uri"].startswith("http://internal-")
+    dashboard = f"https://{spec.region}.console.aws.amazon.com/cloudwatch/home?region={spec.region}#dashboards/"
+    assert outputs["monitoring_dashboard_url"].startswith(dashboard)
+    assert all(m["dashboard_url"].startswith(dashboard) for m in outputs["models"].values())
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_untranslated_input_keys(captured, stack: str) -> None:
+    problems = [f"{r.type} {r.name}: {path}" for r in captured(stack).resources
+                for path in untranslated_keys(r.inputs)]
+    assert problems == []
+
+
+# ------------------------------------------------------------------------------------------------ policies
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod", "aws-edge"])
+def test_policies_clean(captured, project, stack: str) -> None:
+    spec = spec_of(project, stack)
+    violations = evaluate(graph_of(captured(stack), spec))
+    provider_flag = [v for v in violations if v.urn.endswith(f"pulumi:providers:aws::{spec.prefix}-aws")
+                     and "skipCredentialsValidation" in v.message]
+    # The one known false positive is the SDK's own provider flag: see the strict xfail below.
+    assert [v.to_json() for v in violations if v not in provider_flag and v.mandatory] == []
+
+
+@pytest.mark.xfail(strict=True, reason="infra/policies.py reads the provider's boolean skipCredentialsValidation "
+                                      "flag as a plaintext credential; remove this mark when the policy is fixed")
+def test_provider_flags_are_not_secrets(captured, project) -> None:
+    violations = evaluate(graph_of(captured("aws-prod"), spec_of(project, "aws-prod")))
+    assert [v.to_json() for v in violations] == []
+
+
+def test_prod_refuses_unencrypted_storage(captured, project) -> None:
+    """A graph whose bucket lost its encryption and whose database is unencrypted fails prod's policies."""
+    spec = spec_of(project, "aws-prod")
+    resources = [r.to_json() for r in captured("aws-prod").resources
+                 if not r.type.startswith("aws:s3/bucketServerSideEncryptionConfiguration")]
+    for resource in resources:
+        if resource["type"] == RDS:
+            resource["inputs"] = {**resource["inputs"], "storageEncrypted": False}
+    violations = evaluate(Graph(resources, {}, Context.from_spec(spec)))
+    found = {(v.policy, v.message, v.mandatory) for v in violations if v.policy == "storage-encrypted"}
+    assert found == {
+        ("storage-encrypted",
+         "S3 bucket without server-side encryption (add a BucketServerSideEncryptionConfiguration)", True),
+        ("storage-encrypted", "RDS instance without storageEncrypted", True)}
+
+
+def test_public_endpoint_refused(project) -> None:
+    from infra.plan_capture import capture
+
+    with pytest.raises(Exception) as caught:
+        capture(load_stack("aws-public", project_dir=project), project)
+    error = caught.value
+    while not isinstance(error, PublicEndpointRefused) and error.__cause__ is not None:
+        error = error.__cause__
+    assert isinstance(error, PublicEndpointRefused), repr(caught.value)
+    assert "serving.public is not supported on target 'aws'" in str(error)
+
+
+# ------------------------------------------------------------------------------------------------ protection
+
+
+def test_prod_state_is_protected_and_retained(captured) -> None:
+    capture = captured("aws-prod")
+    stateful = [*of_type(capture, BUCKET), *of_type(capture, RDS), *of_type(capture, KEY),
+                one(capture, "aws:secretsmanager/secret:Secret"), one(capture, "aws:ecr/repository:Repository")]
+    assert len(stateful) == 5
+    assert all(r.protect and r.retain_on_delete for r in stateful), [r.name for r in stateful if not r.protect]
+    database = one(capture, RDS).inputs
+    assert database["deletionProtection"] is True and database["multiAz"] is True
+    assert database["skipFinalSnapshot"] is False and database["finalSnapshotIdentifier"]
+    assert database["backupRetentionPeriod"] == 30
+    assert one(capture, BUCKET).inputs["forceDestroy"] is False
+
+
+def test_dev_state_is_disposable(captured) -> None:
+    capture = captured("aws-dev")
+    assert not any(r.protect or r.retain_on_delete for r in capture.resources)
+    database = one(capture, RDS).inputs
+    assert database["deletionProtection"] is False and database["multiAz"] is False
+    assert database["backupRetentionPeriod"] == 1
+
+
+# ------------------------------------------------------------------------------------------------ IAM
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_policy_allows_everything_on_everything(captured, stack: str) -> None:
+    documents = list(policy_documents(captured(stack)))
+    assert len(documents) > 10
+    for resource, document in documents:
+        for stmt in statements(document):
+            if stmt.get("Effect") != "Allow":
+                continue
+            assert not ("*" in listify(stmt["Action"]) and "*" in listify(stmt.get("Resource"))), resource.name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_roles_trust_one_service_of_this_account(captured, stack: str) -> None:
+    for role in of_type(captured(stack), "aws:iam/role:Role"):
+        (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert trust["Action"] == "sts:AssumeRole" and list(trust["Principal"]) == ["Service"]
+        assert trust["Principal"]["Service"].endswith(".amazonaws.com")
+
+
+def test_wildcard_resources_only_for_actions_aws_scopes_no_further(captured) -> None:
+    allowed = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+    for resource, document in policy_documents(captured("aws-prod")):
+        if resource.type != "aws:iam/rolePolicy:RolePolicy":
+            continue
+        for stmt in statements(document):
+            if "*" in listify(stmt["Resource"]):
+                actions = set(listify(stmt["Action"]))
+                assert actions <= allowed or all(a.startswith("ec2:") for a in actions), (resource.name, actions)
+                if "cloudwatch:PutMetricData" in actions:
+                    assert stmt["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Shipyard/shipyard-prod"}}
+
+
+def test_serving_role_reads_the_registry_but_cannot_write_it(captured) -> None:
+    capture = captured("aws-prod")
+    document = json.loads(one(capture, "aws:iam/rolePolicy:RolePolicy", "shipyard-prod-churn-serving").inputs["policy"])
+    writes = [r for s in statements(document) if "s3:PutObject" in s["Action"] for r in s["Resource"]]
+    assert sorted(w.split("/", 1)[1] for w in writes) == ["datacapture/churn/*", "inference/churn/*"]
+
+
+# ------------------------------------------------------------------------------------------------ storage, network
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_artifact_bucket_private_encrypted_versioned(captured, project, stack: str) -> None:
+    capture, spec = captured(stack), spec_of(project, stack)
+    block = one(capture, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert all(block[f] is True for f in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                          "restrictPublicBuckets"))
+    (rule,) = one(capture, "aws:s3/bucketServerSideEncryptionConfiguration:"
+                           "BucketServerSideEncryptionConfiguration").inputs["rules"]
+    assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    assert rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"].startswith("arn:aws:kms:")
+    assert one(capture, "aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"] == \
+        {"status": "Enabled"}
+    (lifecycle,) = one(capture, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    assert lifecycle["noncurrentVersionExpiration"]["noncurrentDays"] == \
+        spec.registry.artifacts.noncurrent_version_retention_days
+    (deny,) = json.loads(one(capture, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    key = one(capture, KEY).inputs
+    assert key["enableKeyRotation"] is True
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod"])
+def test_database_encrypted_private_no_plaintext_password(captured, stack: str) -> None:
+    capture = captured(stack)
+    database = one(capture, RDS).inputs
+    assert database["storageEncrypted"] is True and database["kmsKeyId"].startswith("arn:aws:kms:")
+    assert database["publiclyAccessible"] is False
+    assert database["password"] == "[secret]"
+    assert one(capture, "aws:secretsmanager/secretVersion:SecretVersion").inputs["secretString"] == "[secret]"
+    (container,) = json.loads(one(capture, "aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])
+    (secret,) = container["secrets"]
+    assert secret["name"] == "MLFLOW_BACKEND_STORE_URI" and secret["valueFrom"].endswith(":url::")
+    assert "postgresql" not in json.dumps(container["environment"])
+    assert "--no-serve-artifacts" in container["command"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_nothing_reachable_from_the_internet(captured, stack: str) -> None:
+    capture = captured(stack)
+    ingress = of_type(capture, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert not any(r.inputs.get("cidrIpv4") == "0.0.0.0/0" for r in ingress)
+    assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in of_type(capture, "aws:ec2/subnet:Subnet"))
+    assert not of_type(capture, "aws:ec2/internetGateway:InternetGateway")
+    assert all(lb.inputs["internal"] is True for lb in of_type(capture, "aws:lb/loadBalancer:LoadBalancer"))
+    services = of_type(capture, "aws:ecs/service:Service")
+    assert all(s.inputs["networkConfiguration"]["assignPublicIp"] is False for s in services)
+
+
+def test_own_vpc_reaches_aws_through_endpoints_only(captured) -> None:
+    capture = captured("aws-prod")
+    endpoints = {r.inputs["serviceName"] for r in of_type(capture, "aws:ec2/vpcEndpoint:VpcEndpoint")}
+    assert endpoints == {f"com.amazonaws.eu-west-1.{s}" for s in (
+        "s3", "ecr.api", "ecr.dkr", "logs", "sts", "sagemaker.api", "sagemaker.runtime", "monitoring",
+        "secretsmanager")}
+    egress = of_type(capture, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+    assert all(r.inputs.get("cidrIpv4") is None for r in egress)
+    assert {int(r.inputs["fromPort"]) for r in egress} == {443, 80, 5000, 5432}
+    subnets = of_type(capture, "aws:ec2/subnet:Subnet")
+    assert len({s.inputs["availabilityZone"] for s in subnets}) == 3
+
+
+def test_database_only_reachable_from_the_mlflow_task(captured) -> None:
+    capture = captured("aws-prod")
+    groups = {r.urn: r.name for r in of_type(capture, "aws:ec2/securityGroup:SecurityGroup")}
+    into_db = [r for r in of_type(capture, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+               if int(r.inputs["fromPort"]) == 5432]
+    assert len(into_db) == 1
+    assert {groups[u] for u in into_db[0].dependencies if u in groups} == {"shipyard-prod-database",
+                                                                          "shipyard-prod-mlflow-task"}
+
+
+def test_existing_network_and_managed_mlflow(captured) -> None:
+    capture = captured("aws-edge")
+    assert not of_type(capture, "aws:ec2/vpc:Vpc") and not of_type(capture, "aws:ec2/vpcEndpoint:VpcEndpoint")
+    assert not of_type(capture, RDS) and not of_type(capture, "aws:ecs/service:Service")
+    groups = of_type(capture, "aws:ec2/securityGroup:SecurityGroup")
+    assert [g.inputs["vpcId"] for g in groups] == ["vpc-0abc1234"]
+    server = one(capture, "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer").inputs
+    assert server["artifactStoreUri"].endswith("/mlflow") and server["trackingServerSize"] == "Small"
+    jobs_policy = json.loads(one(capture, "aws:iam/rolePolicy:RolePolicy", "shipyard-staging-training-jobs")
+                             .inputs["policy"])
+    assert any(s["Action"] == ["sagemaker-mlflow:*"] for s in statements(jobs_policy))
+    assert any("arn:aws:s3:::datasets-bucket/churn/train.parquet*" in s["Resource"] for s in statements(jobs_policy))
+
+
+def test_webhooks_are_secret_subscriptions(captured) -> None:
+    subscriptions = of_type(captured("aws-edge"), "aws:sns/topicSubscription:TopicSubscription")
+    assert [(s.inputs["protocol"], s.inputs["endpoint"]) for s in subscriptions] == [("https", "[secret]")] * 2
+
+
+def test_external_database_by_reference(captured) -> None:
+    capture = captured("aws-extdb")
+    assert not of_type(capture, RDS) and not of_type(capture, "random:index/randomPassword:RandomPassword")
+    (container,) = json.loads(one(capture, "aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])
+    assert container["secrets"][0]["valueFrom"] == \
+        "arn:aws:secretsmanager:eu-central-1:123456789012:secret:mlflow-db-Xy12Ab"
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+
+def _definition(capture: Capture, name: str) -> dict[str, Any]:
+    return json.loads(one(capture, PIPELINE, name).inputs["pipelineDefinition"])
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod"])
+def test_training_pipeline_runs_the_wheel(captured, project, stack: str) -> None:
+    capture, spec = captured(stack), spec_of(project, stack)
+    package = build_wheel(project)
+    wheel = one(capture, "aws:s3/bucketObjectv2:BucketObjectv2", f"{spec.prefix}-wheel").inputs
+    assert wheel["key"] == f"packages/{package.sha256}/{package.filename}"
+    assert wheel["source"]["path"] == str(package.path)
+    assert wheel["metadata"]["sha256"] == package.sha256 and wheel["serverSideEncryption"] == "aws:kms"
+    for model in spec.models:
+        definition = _definition(capture, f"{spec.prefix}-training-{model.name}")
+        assert [s["Name"] for s in definition["Steps"]] == ["ValidateData", "Train", "Evaluate", "Register"]
+        train = definition["Steps"][1]["Arguments"]
+        assert train["EnableManagedSpotTraining"] is spec.training.spot
+        assert train["StoppingCondition"]["MaxRuntimeInSeconds"] == spec.training.time_limit_minutes * 60
+        assert train["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"].endswith(
+            f"/packages/{package.sha256}/")
+        evaluate = definition["Steps"][2]["Arguments"]
+        assert evaluate["ProcessingInputs"][2]["S3Input"]["S3Uri"] == {
+            "Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+        assert "--run-id" in evaluate["AppSpecification"]["ContainerEntrypoint"][2]
+        assert evaluate["NetworkConfig"]["VpcConfig"]["Subnets"]
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod", "aws-edge"])
+def test_run_configs_are_valid_and_content_addressed(captured, project, stack: str) -> None:
+    capture, spec = captured(stack), spec_of(project, stack)
+    for model in spec.models:
+        obj = one(capture, "aws:s3/bucketObjectv2:BucketObjectv2", f"{spec.prefix}-config-{model.name}").inputs
+        config = from_dict(json.loads(obj["content"]))
+        assert config.model_name == model.registered_model
+        assert config.sinks == [f"cloudwatch:Shipyard/{spec.prefix}"] and config.retrain == "none"
+        assert config.inference_log_uri.endswith(f"/inference/{model.name}")
+        assert obj["key"].startswith(f"configs/{model.name}/") and obj["key"].endswith("/run.json")
+        config_prefix = obj["key"].rsplit("/", 1)[0]
+        definition = _definition(capture, f"{spec.prefix}-training-{model.name}")
+        inputs = definition["Steps"][0]["Arguments"]["ProcessingInputs"]
+        assert inputs[1]["S3Input"]["S3Uri"].endswith(f"/{config_prefix}/")
+
+
+def test_schedules_start_the_pipelines(captured) -> None:
+    capture = captured("aws-edge")
+    schedules = {s.name: s.inputs for s in of_type(capture, "aws:scheduler/schedule:Schedule")}
+    train = schedules["shipyard-staging-training-churn"]
+    assert train["scheduleExpression"] == "cron(30 2 ? * MON-FRI *)"
+    assert train["target"]["sagemakerPipelineParameters"]["pipelineParameters"] == [
+        {"name": jobs.REASON, "value": "schedule"}]
+    assert train["target"]["arn"].endswith(":pipeline/shipyard-staging-training-churn")
+    assert schedules["shipyard-staging-churn-monitor"]["scheduleExpression"] == "cron(0 * * * ? *)"
+    definition = _definition(capture, "shipyard-staging-training-churn")
+    assert definition["Steps"][1]["Arguments"]["ResourceConfig"]["InstanceType"] == "ml.g5.12xlarge"
+    assert "VolumeKmsKeyId" not in definition["Steps"][1]["Arguments"]["ResourceConfig"]
+    assert "VolumeKmsKeyId" in definition["Steps"][0]["Arguments"]["ProcessingResources"]["ClusterConfig"]
+
+
+# ------------------------------------------------------------------------------------------------ serving
+
+
+def test_endpoints_roll_out_safely_and_scale_within_bounds(captured, project) -> None:
+    capture, spec = captured("aws-prod"), spec_of(project, "aws-prod")
+    alarms = {a.inputs["name"] for a in of_type(capture, "aws:cloudwatch/metricAlarm:MetricAlarm")}
+    for model in spec.models:
+        endpoint = one(capture, "aws:sagemaker/endpoint:Endpoint", f"{spec.prefix}-{model.name}").inputs
+        policy = endpoint["deploymentConfig"]["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
+        assert policy["type"] == "CANARY" and policy["canarySize"] == {"type": "CAPACITY_PERCENT", "value": 10}
+        rollback = [a["alarmName"] for a in endpoint["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]]
+        assert len(rollback) == 2 and set(rollback) <= alarms
+        target = one(capture, "aws:appautoscaling/target:Target", f"{spec.prefix}-{model.name}").inputs
+        bounds = (model.serving.min_replicas, model.serving.max_replicas)
+        assert (target["minCapacity"], target["maxCapacity"]) == bounds
+        assert target["resourceId"] == f"endpoint/{spec.prefix}-{model.name}/variant/primary"
+        config = one(capture, "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+                     f"{spec.prefix}-{model.name}").inputs
+        capture_config = config["dataCaptureConfig"]
+        assert capture_config["enableCapture"] is True and capture_config["kmsKeyId"].startswith("arn:aws:kms:")
+        assert capture_config["destinationS3Uri"].endswith(f"/datacapture/{model.name}")
+        assert config["kmsKeyArn"].startswith("arn:aws:kms:")
+        container = one(capture, "aws:sagemaker/model:Model", f"{spec.prefix}-{model.name}").inputs["primaryContainer"]
+        assert "@sha256:" in container["image"] and ".dkr.ecr.eu-west-1.amazonaws.com/" in container["image"]
+        assert container["environment"]["SHIPYARD_RUN_CONFIG"].endswith("/run.json")
+
+
+def test_gpu_endpoint_and_replica_floor(captured) -> None:
+    capture = captured("aws-edge")
+    gpu = one(capture, "aws:sagemaker/endpointConfiguration:EndpointConfiguration", "shipyard-staging-churn").inputs
+    assert gpu["productionVariants"][0]["instanceType"] == "ml.g5.xlarge" and "kmsKeyArn" not in gpu
+    scaling = one(capture, "aws:appautoscaling/target:Target", "shipyard-staging-price").inputs
+    assert (scaling["minCapacity"], scaling["maxCapacity"]) == (1, 2)
+    container = one(capture, "aws:sagemaker/model:Model", "shipyard-staging-churn").inputs["primaryContainer"]
+    assert container["image"] == "123456789012.dkr.ecr.us-west-2.amazonaws.com/ml/runtime:2.0.0"
+
+
+# ------------------------------------------------------------------------------------------------ monitoring
+
+
+def test_drift_alarm_drives_retraining(captured, project) -> None:
+    capture, spec = captured("aws-prod"), spec_of(project, "aws-prod")
+    rules = {r.name: r for r in of_type(capture, "aws:cloudwatch/eventRule:EventRule")}
+    for model in spec.models:
+        alarm = one(capture, "aws:cloudwatch/metricAlarm:MetricAlarm", f"{spec.prefix}-{model.name}-drift").inputs
+        assert alarm["metricName"] == DRIFT_ALARM["MetricName"]
+        assert alarm["dimensions"] == {"Model": model.registered_model}
+        assert alarm["treatMissingData"] == "ignore" and alarm["alarmActions"] == alarm["okActions"]
+        rule = rules.get(f"{spec.prefix}-{model.name}-retrain")
+        assert (rule is not None) is model.monitoring.retrain_on_drift
+        if rule:
+            pattern = json.loads(rule.inputs["eventPattern"])
+            assert pattern["resources"] == [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{alarm['name']}"]
+            assert pattern["detail"] == {"state": {"value": ["ALARM"]}}
+            target = one(capture, "aws:cloudwatch/eventTarget:EventTarget", f"{spec.prefix}-{model.name}-retrain")
+            assert target.inputs["arn"].endswith(f":pipeline/{spec.prefix}-training-{model.name}")
+    quality = one(capture, "aws:cloudwatch/metricAlarm:MetricAlarm", "shipyard-prod-churn-quality-roc_auc").inputs
+    assert (quality["comparisonOperator"], quality["threshold"]) == ("LessThanThreshold", 0.75)
+
+
+def test_alerts_go_to_an_encrypted_topic(captured) -> None:
+    capture = captured("aws-prod")
+    topics = of_type(capture, "aws:sns/topic:Topic")
+    assert len(topics) == 2 and all(t.inputs["kmsMasterKeyId"].startswith("arn:aws:kms:") for t in topics)
+    emails = [(s.inputs["protocol"], s.inputs["endpoint"])
+              for s in of_type(capture, "aws:sns/topicSubscription:TopicSubscription")]
+    assert emails == [("email", "ml-oncall@example.com")] * 2
+
+
+def test_dashboards_are_valid(captured) -> None:
+    for board in of_type(captured("aws-prod"), "aws:cloudwatch/dashboard:Dashboard"):
+        widgets = json.loads(board.inputs["dashboardBody"])["widgets"]
+        assert widgets and all(w["properties"]["metrics"] for w in widgets)
