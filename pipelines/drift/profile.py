@@ -38,6 +38,9 @@ GRID_POINTS = 500
 #: PSI bins per numeric feature (quantile bins of the reference).
 PSI_BINS = 10
 
+#: Numeric columns sorted together when profiling.
+_BLOCK_COLUMNS = 16
+
 #: Categories kept per categorical feature; the rest share the `other` bucket.
 MAX_CATEGORIES = 50
 
@@ -49,56 +52,81 @@ def is_numeric(series: pd.Series) -> bool:
 
 def numeric_distribution(values: np.ndarray, *, grid_points: int = GRID_POINTS) -> dict[str, Any]:
     """Profile of numeric values (NaN = missing); see the module docstring for the layout."""
-    values = np.asarray(values, dtype=np.float64)
-    valid = np.sort(values[~np.isnan(values)])
-    n_valid = len(valid)
-    finite = valid[np.isfinite(valid)]
+    return _from_sorted(np.sort(np.asarray(values, dtype=np.float64)), grid_points)
+
+
+def _from_sorted(ordered: np.ndarray, grid_points: int) -> dict[str, Any]:
+    """`numeric_distribution` of values already sorted (NaN last)."""
+    n = len(ordered)
+    n_valid = n if n == 0 or not np.isnan(ordered[-1]) else n - int(np.count_nonzero(np.isnan(ordered)))
+    valid = ordered[:n_valid]
+    finite = valid if n_valid == 0 or np.isfinite(valid[[0, -1]]).all() else valid[np.isfinite(valid)]
     if n_valid:
         # Inverted-CDF quantiles (data points) by integer arithmetic; the decile edges are made grid points.
         steps = np.arange(1, grid_points, dtype=np.int64)
-        positions = np.maximum((n_valid * steps + grid_points - 1) // grid_points - 1, 0)
         deciles = np.arange(1, PSI_BINS, dtype=np.int64)
         psi_edges = np.unique(valid[np.maximum((n_valid * deciles + PSI_BINS - 1) // PSI_BINS - 1, 0)])
-        psi_edges = psi_edges[np.isfinite(psi_edges)]
-        grid = np.union1d(valid[positions], psi_edges)
-        grid = grid[np.isfinite(grid)]
+        grid = np.unique(
+            np.concatenate([valid[np.maximum((n_valid * steps + grid_points - 1) // grid_points - 1, 0)], psi_edges])
+        )
+        psi_edges, grid = psi_edges[np.isfinite(psi_edges)], grid[np.isfinite(grid)]
     else:
         grid = psi_edges = np.empty(0)
     below_or_at = np.searchsorted(valid, grid, side="right")
     counts = np.diff(np.concatenate([[0], below_or_at, [n_valid]]))
+    described = len(finite) > 0
     return {
         "kind": "numeric",
-        "n": len(values),
-        "missing": len(values) - n_valid,
+        "n": n,
+        "missing": n - n_valid,
         "grid": grid.tolist(),
-        "counts": counts.astype(np.int64).tolist(),
+        "counts": counts.tolist(),
         "psi_edges": psi_edges.tolist(),
-        "mean": float(finite.mean()) if len(finite) else None,
-        "std": float(finite.std()) if len(finite) else None,
-        "min": float(finite[0]) if len(finite) else None,
-        "max": float(finite[-1]) if len(finite) else None,
+        "mean": float(finite.mean()) if described else None,
+        "std": float(finite.std()) if described else None,
+        "min": float(finite[0]) if described else None,
+        "max": float(finite[-1]) if described else None,
     }
 
 
-def _plain(value: Any) -> Any:
+def numeric_distributions(frame: pd.DataFrame, names: list[str]) -> dict[str, dict[str, Any]]:
+    """`numeric_distribution` of several columns, sorted a block of columns at a time (bounded extra memory)."""
+    out = {}
+    for start in range(0, len(names), _BLOCK_COLUMNS):
+        chunk = names[start : start + _BLOCK_COLUMNS]
+        block = frame[chunk].to_numpy(dtype=np.float64, na_value=np.nan)
+        ordered = np.sort(np.asfortranarray(block), axis=0)  # NaN last; columns contiguous
+        out.update((name, _from_sorted(ordered[:, j], GRID_POINTS)) for j, name in enumerate(chunk))
+    return out
+
+
+def plain_value(value: Any) -> Any:
     """A category as a JSON value: numpy scalars to Python ones, anything exotic to its string."""
     if isinstance(value, np.generic):
         value = value.item()
     return value if isinstance(value, str | int | float | bool) else str(value)
 
 
+def value_counts(series: pd.Series) -> tuple[np.ndarray, list[Any], int]:
+    """(counts per distinct value, the distinct values as Python scalars, missing count) of a column."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes, uniques = series.cat.codes.to_numpy(), series.cat.categories
+    else:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    per_code = np.bincount(codes + 1, minlength=len(uniques) + 1)
+    return per_code[1:], uniques.tolist(), int(per_code[0])
+
+
 def categorical_distribution(series: pd.Series, *, max_categories: int = MAX_CATEGORIES) -> dict[str, Any]:
     """Profile of a categorical column; see the module docstring for the layout."""
-    frequencies = series.value_counts(dropna=True, sort=True)
-    frequencies = frequencies[frequencies > 0]
-    kept = frequencies.iloc[:max_categories]
-    missing = int(series.isna().sum())
-    other = int(frequencies.iloc[max_categories:].sum())
+    counts, uniques, missing = value_counts(series)
+    order = np.argsort(-counts, kind="stable")[:max_categories]
+    kept = order[counts[order] > 0]
     return {
         "kind": "categorical",
         "n": len(series),
-        "categories": [_plain(value) for value in kept.index],
-        "counts": [*(int(count) for count in kept.to_numpy()), other, missing],
+        "categories": [plain_value(uniques[i]) for i in kept],
+        "counts": [*counts[kept].tolist(), int(counts.sum() - counts[kept].sum()), missing],
     }
 
 
@@ -152,7 +180,9 @@ def build_profile(
         raise ValueError(f"target column {target_column!r} is not in the reference data")
     if predictions is not None and len(predictions) != len(frame):
         raise ValueError(f"{len(predictions)} predictions for {len(frame)} reference rows")
-    features = {name: distribution(frame[name]) for name in feature_columns(frame, target_column)}
+    names = feature_columns(frame, target_column)
+    numeric = numeric_distributions(frame, [name for name in names if is_numeric(frame[name])])
+    features = {name: numeric[name] if name in numeric else categorical_distribution(frame[name]) for name in names}
     labels = frame[target_column] if target_column is not None else None
     predicted = pd.Series(np.asarray(predictions)) if predictions is not None else None
     measured: dict[str, float] = {}

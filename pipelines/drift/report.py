@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import itertools
-import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pipelines.drift import stats
-from pipelines.drift.profile import PROFILE_VERSION, quality
+from pipelines.drift import numeric, stats
+from pipelines.drift.profile import PROFILE_VERSION, plain_value, quality, value_counts
 from pipelines.sinks import Metric
 
 #: Points of each CDF kept in a report for plotting (plus the point of the KS statistic).
 CDF_PLOT_POINTS = 100
 
-#: Window cells (rows x features) from which features are measured on several threads.
-_PARALLEL_CELLS = 1_000_000
-
 _SEVERITY_RANK = {"none": 0, "minor": 1, "major": 2}
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass
@@ -140,108 +131,75 @@ class DriftReport:
         return out
 
 
-def _float_values(series: pd.Series) -> np.ndarray:
-    """A column as float64 with NaN for missing, without a copy when it already is float64."""
-    values = series.to_numpy()
-    if values.dtype != np.float64:
-        try:
-            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError) as error:
-            message = f"column {series.name!r} is numeric in the reference but not in the window: {error}"
-            raise ValueError(message) from error
-    return values
-
-
-def _cdf_points(grid: np.ndarray, reference: np.ndarray, current: np.ndarray) -> dict[str, list[float]]:
-    """About CDF_PLOT_POINTS points of both CDFs on the grid, always including the largest gap."""
-    if len(grid) == 0:
-        return {"x": [], "reference": [], "current": []}
-    gap = np.abs(reference[: len(grid)] - current[: len(grid)])
-    step = max(1, len(grid) // CDF_PLOT_POINTS)
-    keep = np.union1d(np.arange(0, len(grid), step), [len(grid) - 1, int(np.argmax(gap))])
-    return {"x": grid[keep].tolist(), "reference": reference[keep].tolist(), "current": current[keep].tolist()}
-
-
 def _edge_label(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _numeric_bins(grid: np.ndarray, edges: np.ndarray, fine: np.ndarray, missing: int) -> tuple[list[str], np.ndarray]:
-    """PSI bins from fine grid counts: the reference deciles (grid points) plus a missing bucket."""
-    ends = np.searchsorted(grid, edges)
-    counts = np.add.reduceat(fine, np.concatenate([[0], ends + 1])) if len(fine) else np.zeros(1, dtype=np.int64)
-    if len(edges):
-        labels = [f"<= {_edge_label(edges[0])}"]
-        labels += [f"({_edge_label(low)}, {_edge_label(high)}]" for low, high in itertools.pairwise(edges)]
-        labels += [f"> {_edge_label(edges[-1])}"]
-    else:
-        labels = ["all"]
-    return [*labels, "missing"], np.append(counts, missing)
+def _bin_labels(edges: list[float]) -> list[str]:
+    """Labels of the PSI bins cut at `edges`, then of the missing bucket."""
+    if not edges:
+        return ["all", "missing"]
+    labels = [f"<= {_edge_label(edges[0])}"]
+    labels += [f"({_edge_label(low)}, {_edge_label(high)}]" for low, high in itertools.pairwise(edges)]
+    return [*labels, f"> {_edge_label(edges[-1])}", "missing"]
 
 
-def _numeric_counts(profile: dict[str, Any], values: np.ndarray) -> tuple[np.ndarray, float | None]:
-    """Fine-grid counts of a window column and its mean over finite values (one pass decides if NaN/inf exist)."""
-    total = float(values.sum()) if len(values) else 0.0
-    if np.isfinite(total):
-        valid, mean = values, (total / len(values) if len(values) else None)
-    else:
-        valid = values[~np.isnan(values)]
-        finite = valid[np.isfinite(valid)]
-        mean = float(finite.mean()) if len(finite) else None
-    return stats.grid_counts(np.asarray(profile["grid"], dtype=np.float64), valid), mean
+def _cdf_points(grid: np.ndarray, reference: np.ndarray, current: np.ndarray) -> dict[str, list[float]]:
+    """About CDF_PLOT_POINTS points of both CDFs on the grid, always including the largest gap."""
+    size = len(grid)
+    if size == 0:
+        return {"x": [], "reference": [], "current": []}
+    widest = np.argmax(np.abs(reference[:size] - current[:size]))
+    keep = np.unique(np.append(np.arange(0, size, max(1, size // CDF_PLOT_POINTS)), [size - 1, widest]))
+    return {"x": grid[keep].tolist(), "reference": reference[keep].tolist(), "current": current[keep].tolist()}
 
 
-def numeric_drift(name: str, profile: dict[str, Any], values: np.ndarray) -> DistributionDrift:
-    """KS and PSI of one numeric column of the window (float64, NaN = missing) against its reference."""
-    fine, mean = _numeric_counts(profile, values)
-    n_current = len(values)
-    grid = np.asarray(profile["grid"], dtype=np.float64)
-    edges = np.asarray(profile["psi_edges"], dtype=np.float64)
-    reference_fine = np.asarray(profile["counts"], dtype=np.int64)
-    n_reference = int(profile["n"])
-    # Missing values count as +inf: the CDFs' last point (all non-missing values) carries any missing-rate shift.
-    reference_cdf = np.cumsum(reference_fine) / max(n_reference, 1)
-    current_cdf = np.cumsum(fine) / max(n_current, 1)
-    statistic, p_value = stats.ks_grid(reference_cdf, current_cdf, n_reference, n_current)
-    labels, reference_bins = _numeric_bins(grid, edges, reference_fine, int(profile["missing"]))
-    _, current_bins = _numeric_bins(grid, edges, fine, n_current - int(fine.sum()))
-    reference_mean, reference_std = profile.get("mean"), profile.get("std")
-    shift = None
-    if mean is not None and reference_mean is not None and reference_std:
-        shift = (mean - reference_mean) / reference_std
-    return DistributionDrift(
-        name=name,
-        kind="numeric",
-        test="ks",
-        statistic=statistic,
-        p_value=p_value,
-        psi=stats.psi(reference_bins, current_bins),
-        n_reference=n_reference,
-        n_current=n_current,
-        bins=labels,
-        reference_shares=stats.shares(reference_bins).tolist(),
-        current_shares=stats.shares(current_bins).tolist(),
-        reference_mean=reference_mean,
-        current_mean=mean,
-        mean_shift_sd=shift,
-        cdf=_cdf_points(grid, reference_cdf, current_cdf),
-    )
+def _optional(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def numeric_drift(profiles: dict[str, dict[str, Any]], current: pd.DataFrame) -> list[DistributionDrift]:
+    """KS and PSI of the window's columns named by `profiles` (numeric distributions), unadjusted, in order."""
+    if not profiles:
+        return []
+    references = numeric.NumericReferences.from_profiles(profiles)
+    window = numeric.window_counts(references, current)
+    measured = numeric.statistics(references, window)
+    results = []
+    for j, name in enumerate(references.names):
+        edges = references.edges[j]
+        kept = slice(references.edge_columns.shape[1] - len(edges), None)  # drop the padding bins
+        results.append(
+            DistributionDrift(
+                name=name,
+                kind="numeric",
+                test="ks",
+                statistic=float(measured.ks[j]),
+                p_value=float(measured.p_value[j]),
+                psi=float(measured.psi[j]),
+                n_reference=int(references.n[j]),
+                n_current=window.n,
+                bins=_bin_labels(edges),
+                reference_shares=measured.reference_shares[j, kept].tolist(),
+                current_shares=measured.current_shares[j, kept].tolist(),
+                reference_mean=_optional(references.mean[j]),
+                current_mean=_optional(window.mean[j]),
+                mean_shift_sd=_optional(measured.mean_shift_sd[j]),
+                cdf=_cdf_points(references.grids[j], measured.reference_cdf[j], measured.current_cdf[j]),
+            )
+        )
+    return results
 
 
 def categorical_counts(profile: dict[str, Any], series: pd.Series) -> np.ndarray:
     """Counts of a window column over the reference categories, then `other`, then missing."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    per_code = np.bincount(codes + 1, minlength=len(uniques) + 1)
+    per_value, uniques, missing = value_counts(series)
     position = {value: index for index, value in enumerate(profile["categories"])}
     other = len(position)
-    target = np.array([position.get(_scalar(value), other) for value in uniques], dtype=np.intp)
-    counts = np.bincount(target, weights=per_code[1:], minlength=other + 2).astype(np.int64)
-    counts[other + 1] = per_code[0]
+    target = np.fromiter((position.get(plain_value(value), other) for value in uniques), np.intp, len(uniques))
+    counts = np.bincount(target, weights=per_value, minlength=other + 2).astype(np.int64)
+    counts[other + 1] = missing
     return counts
-
-
-def _scalar(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def categorical_drift(name: str, profile: dict[str, Any], series: pd.Series) -> DistributionDrift:
@@ -265,20 +223,10 @@ def categorical_drift(name: str, profile: dict[str, Any], series: pd.Series) -> 
 
 
 def distribution_drift(name: str, profile: dict[str, Any], series: pd.Series) -> DistributionDrift:
-    """Drift of one column against its reference distribution, numeric or categorical as profiled."""
+    """Drift of one column (predictions, labels) against its reference distribution, numeric or categorical."""
     if profile["kind"] == "numeric":
-        return numeric_drift(name, profile, _float_values(series))
+        return numeric_drift({name: profile}, pd.DataFrame({name: series}, copy=False))[0]
     return categorical_drift(name, profile, series)
-
-
-def _map(function: Callable[[T], R], items: Iterable[T], parallel: bool) -> list[R]:
-    """`map` on a few threads when `parallel` (numpy's binning and pyarrow's hashing release the GIL)."""
-    items = list(items)
-    workers = min(4, os.cpu_count() or 1, len(items))
-    if not parallel or workers < 2:
-        return [function(item) for item in items]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(function, items))
 
 
 def feature_drift(
@@ -289,8 +237,16 @@ def feature_drift(
     absent = [name for name in profiles if name not in current.columns]
     if absent:
         raise ValueError(f"the window lacks feature columns of the reference profile: {absent}")
-    parallel = len(current) * len(profiles) >= _PARALLEL_CELLS
-    return _map(lambda name: distribution_drift(name, profiles[name], current[name]), profiles, parallel)
+    categorical = [name for name, p in profiles.items() if p["kind"] == "categorical"]
+    measured = {
+        item.name: item
+        for item in numeric.parallel_map(
+            lambda name: categorical_drift(name, profiles[name], current[name]), categorical, len(current) * 4
+        )
+    }
+    numeric_profiles = {name: p for name, p in profiles.items() if p["kind"] == "numeric"}
+    measured.update((item.name, item) for item in numeric_drift(numeric_profiles, current))
+    return [measured[name] for name in profiles]
 
 
 def _decide(results: list[DistributionDrift], threshold: float, significance: float) -> None:
@@ -335,14 +291,14 @@ def compare(
     n_labelled = 0
     if label_column is not None and label_column in current.columns:
         known = current[label_column].notna().to_numpy()
-        if prediction_column in current.columns:
-            known = known & current[prediction_column].notna().to_numpy()
         n_labelled = int(known.sum())
-        labels = current[label_column][known]
         if n_labelled and reference.get("label"):
-            label = distribution_drift("label", reference["label"], labels)
+            label = distribution_drift("label", reference["label"], current[label_column][known])
         if n_labelled and prediction_column in current.columns:
-            measured = quality(task, current[prediction_column].to_numpy()[known], labels.to_numpy())
+            known = known & current[prediction_column].notna().to_numpy()
+            measured = quality(
+                task, current[prediction_column].to_numpy()[known], current[label_column].to_numpy()[known]
+            )
     elif label_column is not None:
         notes.append(f"no {label_column!r} column in the window: labels and quality not compared")
     priors = [item for item in (prediction, label) if item is not None]

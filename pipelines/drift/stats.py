@@ -23,8 +23,8 @@ _BLOCK = 1 << 16
 #: Uniform buckets per grid point; ~2-3% of values then land in a bucket holding a grid point and need a search.
 _BUCKETS_PER_POINT = 64
 
-#: Windows this small are searched directly: building the bucket table would cost more than it saves.
-_DIRECT_SEARCH = 20_000
+#: Windows this small are sorted instead of bucketed.
+_SORT_BELOW = 1 << 16
 
 #: Grids this small are searched directly: a binary search over a few points is as fast as the bucket table.
 _SMALL_GRID = 64
@@ -88,9 +88,14 @@ class GridBinner:
 
 
 def grid_counts(grid: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Counts of NaN-free values in the bins of a sorted grid (see `GridBinner`), searching directly when few."""
-    if len(x) < _DIRECT_SEARCH:
-        return np.bincount(np.searchsorted(grid, x, side="left"), minlength=len(grid) + 1).astype(np.int64)
+    """Counts of NaN-free values in the bins of a sorted grid (see `GridBinner`).
+
+    A window of fewer than `_SORT_BELOW` values is sorted and the grid points looked up in it instead: sorting a
+    small array is cheaper than building the bucket table, and far cheaper than a binary search per value.
+    """
+    if len(x) < _SORT_BELOW:
+        at_or_below = np.searchsorted(np.sort(x), grid, side="right")
+        return np.diff(np.concatenate([[0], at_or_below, [len(x)]])).astype(np.int64)
     return GridBinner(grid).counts(x)
 
 
@@ -105,13 +110,19 @@ def psi(reference_counts: np.ndarray, current_counts: np.ndarray, epsilon: float
     """Population stability index: sum over bins of (c - r) * ln(c / r), proportions floored at `epsilon`.
 
     Equals the symmetrized Kullback-Leibler divergence KL(c || r) + KL(r || c) of the floored proportions.
-    0 for an empty current window.
+    0 when either side is empty.
     """
-    if np.sum(current_counts) == 0 or np.sum(reference_counts) == 0:
+    r, c = shares(reference_counts), shares(current_counts)
+    if not (r.any() and c.any()):
         return 0.0
-    r = np.maximum(shares(reference_counts), epsilon)
-    c = np.maximum(shares(current_counts), epsilon)
-    return float(np.sum((c - r) * np.log(c / r)))
+    return float(psi_rows(r[None, :], c[None, :], epsilon)[0])
+
+
+def psi_rows(reference_shares: np.ndarray, current_shares: np.ndarray, epsilon: float = PSI_EPSILON) -> np.ndarray:
+    """PSI of each row of two (rows x bins) matrices of proportions (see `psi`)."""
+    r = np.maximum(reference_shares, epsilon)
+    c = np.maximum(current_shares, epsilon)
+    return np.sum((c - r) * np.log(c / r), axis=1)
 
 
 def ks_grid(

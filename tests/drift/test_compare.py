@@ -1,0 +1,189 @@
+"""Reference profiles and `compare`: layout, edge cases, the decision rule, the report's outputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.drift import build_profile, compare, numeric
+from pipelines.drift.profile import MAX_CATEGORIES
+
+from .synthetic import make_frame, reference_profile
+
+
+@pytest.fixture(scope="module")
+def profile() -> dict:
+    return reference_profile(make_frame(np.random.default_rng(11), 10_000))
+
+
+def _window(seed: int = 12, rows: int = 5_000, **kwargs) -> pd.DataFrame:
+    return make_frame(np.random.default_rng(seed), rows, **kwargs)
+
+
+def _feature(report, name):
+    return next(item for item in report.features if item.name == name)
+
+
+def test_profile_is_json_with_features_but_not_target_or_log_columns():
+    frame = _window(rows=2_000)
+    frame["_timestamp"] = pd.Timestamp("2026-01-01")
+    frame["_model_version"] = "3"
+    profile = build_profile(
+        frame, target_column="label", predictions=frame["prediction"].to_numpy(), task="classification"
+    )
+    assert json.loads(json.dumps(profile, allow_nan=False)) == profile
+    assert set(profile["features"]) == {f"x{i}" for i in range(20)} | {"c0", "c1", "c2", "c3"}
+    assert profile["n_rows"] == 2_000 and profile["task"] == "classification"
+    assert profile["prediction"]["kind"] == profile["label"]["kind"] == "categorical"
+    assert profile["quality"]["accuracy"] == pytest.approx(0.9, abs=0.03)
+
+
+def test_numeric_profile_grid_holds_the_decile_edges_and_counts_every_value():
+    values = np.concatenate([np.random.default_rng(0).exponential(size=9_000), np.full(500, np.nan), np.zeros(500)])
+    frame = pd.DataFrame({"x": values})
+    numeric_profile = build_profile(frame, target_column=None, predictions=None, task="regression")["features"]["x"]
+    assert numeric_profile["missing"] == 500
+    assert sum(numeric_profile["counts"]) == 9_500
+    assert set(numeric_profile["psi_edges"]) <= set(numeric_profile["grid"])
+    assert numeric_profile["grid"] == sorted(set(numeric_profile["grid"]))
+    assert numeric_profile["min"] == 0.0 and numeric_profile["mean"] == pytest.approx(np.nanmean(values))
+
+
+def test_categorical_profile_keeps_the_most_frequent_categories_then_other_and_missing():
+    values = [f"v{i}" for i in range(MAX_CATEGORIES + 10) for _ in range(MAX_CATEGORIES + 70 - i)] + [None] * 7
+    profile = build_profile(pd.DataFrame({"c": values}), target_column=None, predictions=None, task="classification")
+    categorical = profile["features"]["c"]
+    assert categorical["categories"] == [f"v{i}" for i in range(MAX_CATEGORIES)]
+    assert categorical["counts"][-1] == 7
+    assert categorical["counts"][-2] == sum(MAX_CATEGORIES + 70 - i for i in range(MAX_CATEGORIES, MAX_CATEGORIES + 10))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"target_column": "nope", "predictions": None, "task": "classification"}, "target column 'nope'"),
+        ({"target_column": None, "predictions": np.zeros(3), "task": "classification"}, "3 predictions"),
+        ({"target_column": None, "predictions": None, "task": "ranking"}, "task must be"),
+    ],
+)
+def test_profile_rejects_inconsistent_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_profile(_window(rows=10), **kwargs)
+
+
+def test_window_without_a_profiled_feature_is_an_error_naming_it(profile):
+    with pytest.raises(ValueError, match=r"lacks feature columns.*'x3'"):
+        compare(profile, _window().drop(columns=["x3"]))
+
+
+def test_window_with_text_in_a_numeric_feature_is_an_error_naming_it(profile):
+    window = _window()
+    window["x5"] = "n/a"
+    with pytest.raises(ValueError, match="'x5' is numeric in the reference"):
+        compare(profile, window)
+
+
+def test_profile_of_another_layout_is_refused(profile):
+    with pytest.raises(ValueError, match="version"):
+        compare({**profile, "version": 99}, _window())
+
+
+def test_missing_values_and_unseen_categories_are_drift(profile):
+    window = _window()
+    window.loc[: len(window) // 3, "x4"] = np.nan
+    window["c2"] = window["c2"].astype(str)
+    window.loc[: len(window) // 4, "c2"] = "never seen"
+    report = compare(profile, window)
+    x4, c2 = _feature(report, "x4"), _feature(report, "c2")
+    assert x4.drifted and x4.severity == "major"
+    assert x4.bins[-1] == "missing" and x4.current_shares[-1] == pytest.approx(1 / 3, abs=0.01)
+    assert c2.drifted and c2.bins[-2] == "other" and c2.current_shares[-2] == pytest.approx(0.25, abs=0.01)
+    assert set(report.drifted_features) == {"x4", "c2"}
+
+
+def test_large_shift_is_major_small_significant_one_minor(profile):
+    window = _window(shift=2.0)
+    window["x7"] += 0.2
+    report = compare(profile, window)
+    assert _feature(report, "x0").severity == "major" and _feature(report, "x0").psi >= 0.2
+    assert _feature(report, "x7").severity == "minor" and _feature(report, "x7").psi < 0.2
+    assert report.severity == "major" and report.drifted_features[0] == "x0"
+    # The thresholds grade, the test decides: a lower PSI threshold only regrades.
+    regraded = compare(profile, window, covariate_threshold=0.01)
+    assert _feature(regraded, "x7").severity == "major"
+    assert regraded.drifted_features == report.drifted_features
+    # The significance decides.
+    strict = compare(profile, window, significance=1e-30)
+    assert strict.drifted_features == ["x0"] and not _feature(strict, "x7").drifted
+
+
+def test_empty_window_tests_nothing(profile):
+    report = compare(profile, _window().iloc[:0])
+    assert not report.drifted and report.n_current == 0
+    assert all(item.p_value == 1.0 and item.psi == 0.0 for item in report.features)
+    assert any("empty" in note for note in report.notes)
+
+
+def test_large_windows_take_the_bucketed_threaded_path_with_the_same_results(profile, monkeypatch):
+    window = _window(rows=30_000, shift=0.1)
+    window.loc[::7, "x2"] = np.nan
+    window.loc[::11, "x3"] = np.inf
+    small = compare(profile, window)
+    monkeypatch.setattr(numeric, "SMALL_WINDOW", 0)
+    monkeypatch.setattr(numeric, "PARALLEL_CELLS", 0)
+    large = compare(profile, window)
+    for a, b in zip(small.features[:20], large.features[:20], strict=True):
+        assert a.current_mean == pytest.approx(b.current_mean, rel=1e-12)  # summed in another order
+        a.current_mean = b.current_mean = a.mean_shift_sd = b.mean_shift_sd = None
+    assert small.to_dict() == large.to_dict()
+    assert _feature(small, "x2").current_shares[-1] == pytest.approx(1 / 7, abs=1e-3)
+
+
+def test_late_labels_give_quality_on_the_labelled_rows_only(profile):
+    window = _window(positive_share=0.5)
+    window["prediction"] = window["label"]
+    window.loc[window.index[:2_000], "prediction"] = 1 - window.loc[window.index[:2_000], "label"]
+    window["label"] = window["label"].astype("Int64")
+    window.loc[window.index[1_000:3_000], "label"] = pd.NA  # half of the wrong rows still unlabelled
+    report = compare(profile, window, label_column="label")
+    assert report.n_labelled == 3_000
+    assert report.quality["accuracy"] == pytest.approx(2_000 / 3_000)
+    assert report.reference_quality["accuracy"] == pytest.approx(0.9, abs=0.02)
+    assert report.label is not None and report.label.n_current == 3_000
+
+
+def test_regression_profiles_compare_predictions_and_labels_as_numeric():
+    rng = np.random.default_rng(13)
+
+    def frame(rows, scale):
+        x = rng.standard_normal((rows, 3))
+        y = x @ np.array([1.0, -2.0, 0.5]) * scale + rng.normal(0, 0.1, rows)
+        return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y})
+
+    reference = frame(5_000, 1.0)
+    profile = build_profile(
+        reference, target_column="y", predictions=reference["y"].to_numpy() + 0.1, task="regression"
+    )
+    window = frame(3_000, 1.5)
+    window["prediction"] = window["y"] / 1.5
+    report = compare(profile, window, label_column="y")
+    assert report.label.test == "ks" and report.label.drifted and not report.prediction.drifted
+    assert not report.covariate_drift and report.prior_drift
+    assert set(report.quality) == {"rmse", "mae", "r2"} and report.quality["rmse"] > report.reference_quality["rmse"]
+
+
+def test_report_serializes_to_strict_json_and_flat_metrics(profile):
+    report = compare(profile, _window(shift=0.3), label_column="label")
+    document = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    assert document["drifted_features"] == ["x0"] and document["severity"] == "minor"
+    assert {"covariate_drift", "prior_drift", "drifted", "features", "prediction", "label", "quality"} <= set(document)
+    metrics = report.metrics()
+    assert all(isinstance(value, float) for _, _, value in metrics)
+    by_series = {(name, tuple(sorted(labels.items()))): value for name, labels, value in metrics}
+    assert by_series[("shipyard_drift_feature_drifted", (("feature", "x0"), ("kind", "numeric")))] == 1.0
+    assert by_series[("shipyard_drift_covariate", ())] == 1.0
+    assert by_series[("shipyard_model_quality", (("metric", "accuracy"),))] == report.quality["accuracy"]
+    assert sum(name == "shipyard_drift_feature_psi" for name, _, _ in metrics) == 24

@@ -1,0 +1,106 @@
+"""The drift statistics against scipy.stats and numpy on small cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from pipelines.drift import stats
+from pipelines.drift.profile import numeric_distribution
+
+
+def _searchsorted_counts(grid: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.bincount(np.searchsorted(grid, x, side="left"), minlength=len(grid) + 1)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(1).standard_normal(200_000),
+        np.random.default_rng(2).lognormal(0.0, 2.0, 200_000),  # dense grid near 0, sparse tail
+        np.random.default_rng(3).standard_cauchy(200_000),  # extreme outliers
+        np.random.default_rng(4).integers(0, 7, 200_000).astype(np.float64),  # ties on grid points
+    ],
+    ids=["normal", "lognormal", "cauchy", "integers"],
+)
+def test_grid_binner_counts_exactly_like_searchsorted(values):
+    rng = np.random.default_rng(0)
+    grid = np.unique(np.quantile(values[:5000], np.linspace(0.001, 0.999, 400)))
+    window = np.concatenate([values, grid, grid[:50] + 1e-12, [-np.inf, np.inf, grid[0] - 1e9, grid[-1] + 1e9]])
+    rng.shuffle(window)
+    np.testing.assert_array_equal(stats.GridBinner(grid).counts(window), _searchsorted_counts(grid, window))
+    np.testing.assert_array_equal(stats.grid_counts(grid, window[:1000]), _searchsorted_counts(grid, window[:1000]))
+
+
+def test_grid_binner_rejects_an_unsorted_grid():
+    with pytest.raises(ValueError, match="strictly increasing"):
+        stats.GridBinner(np.array([1.0, 1.0, 2.0]))
+
+
+def test_psi_is_the_symmetrized_kl_divergence_of_the_histograms():
+    rng = np.random.default_rng(5)
+    reference, current = rng.normal(0, 1, 3000), rng.normal(0.3, 1.2, 2000)
+    edges = np.concatenate([[-np.inf], np.quantile(reference, np.linspace(0.1, 0.9, 9)), [np.inf]])
+    r, c = np.histogram(reference, edges)[0], np.histogram(current, edges)[0]
+    expected = scipy_stats.entropy(c / c.sum(), r / r.sum()) + scipy_stats.entropy(r / r.sum(), c / c.sum())
+    assert stats.psi(r, c) == pytest.approx(expected, rel=1e-9)
+    assert stats.psi(r, r) == 0.0
+    assert stats.psi(r, np.zeros_like(c)) == 0.0  # nothing to compare: no signal
+
+
+def test_psi_floors_empty_bins_instead_of_diverging():
+    value = stats.psi(np.array([50, 50, 0]), np.array([0, 50, 50]))
+    assert np.isfinite(value) and value > 1
+
+
+def test_ks_on_the_reference_grid_matches_scipy_ks_2samp():
+    rng = np.random.default_rng(6)
+    for shift in (0.0, 0.05, 0.2):
+        reference, current = rng.standard_normal(4000), rng.standard_normal(3000) + shift
+        profile = numeric_distribution(reference)
+        grid = np.asarray(profile["grid"])
+        reference_cdf = np.cumsum(profile["counts"]) / profile["n"]
+        current_cdf = np.cumsum(_searchsorted_counts(grid, current)) / len(current)
+        statistic, p_value = stats.ks_grid(reference_cdf, current_cdf, len(reference), len(current))
+        exact = scipy_stats.ks_2samp(reference, current, method="asymp")
+        # The grid holds 500 quantiles: the statistic is never overstated, and understated by < 1/500 + noise.
+        assert exact.statistic - 0.005 <= statistic <= exact.statistic + 1e-12
+        assert p_value >= exact.pvalue * 0.5
+        if shift == 0.2:
+            assert p_value < 1e-10
+
+
+def test_ks_p_value_is_scipys_asymptotic_one_for_the_same_statistic():
+    rng = np.random.default_rng(7)
+    reference, current = rng.standard_normal(20_000), rng.standard_normal(10_000) + 0.03
+    grid = np.sort(reference)[:-1]  # every reference value a grid point: the exact statistic
+    reference_cdf = np.append(np.arange(1, len(reference)) / len(reference), 1.0)
+    current_cdf = np.cumsum(_searchsorted_counts(grid, current)) / len(current)
+    statistic, p_value = stats.ks_grid(reference_cdf, current_cdf, len(reference), len(current))
+    exact = scipy_stats.ks_2samp(reference, current, method="asymp")
+    assert statistic == pytest.approx(exact.statistic, abs=1e-12)
+    assert p_value == pytest.approx(exact.pvalue, rel=0.05)  # limiting law vs scipy's finite-n one
+    assert stats.ks_grid(reference_cdf, current_cdf, len(reference), 0) == (0.0, 1.0)
+
+
+def test_chi_square_homogeneity_matches_scipy_chi2_contingency():
+    reference, current = np.array([500, 300, 150, 50, 0]), np.array([240, 160, 60, 35, 0])
+    statistic, p_value = stats.chi2_homogeneity(reference, current)
+    expected = scipy_stats.chi2_contingency(np.vstack([reference, current])[:, :4], correction=False)
+    assert statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert p_value == pytest.approx(expected.pvalue, rel=1e-9)
+    assert stats.chi2_homogeneity(np.array([10, 0]), np.array([5, 0])) == (0.0, 1.0)
+    assert stats.chi2_homogeneity(np.array([10, 5]), np.array([0, 0])) == (0.0, 1.0)
+
+
+def test_benjamini_hochberg_matches_scipy():
+    p = np.random.default_rng(8).random(40) ** 3
+    np.testing.assert_allclose(stats.benjamini_hochberg(p), scipy_stats.false_discovery_control(p, method="bh"))
+    assert stats.benjamini_hochberg(np.array([])).size == 0
+
+
+def test_benjamini_hochberg_step_up_rejects_below_the_largest_passing_rank():
+    # Sorted p: 0.001 (<= 1 * 0.05 / 4), 0.03 (> 2 * 0.05 / 4 alone), 0.035 (<= 3 * 0.05 / 4): three rejections.
+    adjusted = stats.benjamini_hochberg(np.array([0.035, 0.001, 0.9, 0.03]))
+    assert list(adjusted <= 0.05) == [True, True, False, True]
