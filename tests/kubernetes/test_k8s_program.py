@@ -239,8 +239,8 @@ def test_gpu_spot_training_requests_gpus_and_prefers_spot(captured) -> None:
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
     assert pod["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
-    dev = named(captured("k8s-prod"), "CronJob", "churn-train")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    assert "affinity" not in dev and "tolerations" not in dev  # prod: on-demand capacity, no GPUs
+    prod = named(captured("k8s-prod"), "CronJob", "churn-train")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert "affinity" not in prod and "tolerations" not in prod  # prod: on-demand capacity, no GPUs
 
 
 # ------------------------------------------------------------------------------------------------ serving
@@ -379,6 +379,12 @@ def test_prod_state_is_protected_and_retained(captured) -> None:
     assert template["spec"]["resources"]["requests"]["storage"] == "50Gi"
     assert template["spec"]["storageClassName"] == "standard"
     assert statefulset["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+
+
+def test_prod_images_are_pinned_by_digest(captured) -> None:
+    for owner, _, pod in pod_specs(captured("k8s-prod")):
+        for container in containers(pod):
+            assert re.search(r"@sha256:[0-9a-f]{64}$", container["image"]), f"{owner}: {container['image']}"
 
 
 def test_dev_state_is_not_protected(captured) -> None:

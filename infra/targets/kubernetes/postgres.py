@@ -36,8 +36,10 @@ from infra.targets.kubernetes.workload import (
     secret_env,
 )
 
-#: The PostgreSQL image (the official one runs as any uid when its data directory is writable).
-POSTGRES_IMAGE = "docker.io/library/postgres:16.6"
+#: The PostgreSQL image, pinned by digest (the official image runs as any uid when its data directory is
+#: writable). Refresh: `docker buildx imagetools inspect postgres:16.6 --format '{{json .Manifest.Digest}}'`.
+POSTGRES_IMAGE = ("docker.io/library/postgres:16.6"
+                  "@sha256:557fea37a744d5f4c8faab304b0a90858b53ab119735a88c131fd19dab802f36")
 PGDATA_MOUNT = "/var/lib/postgresql/data"
 
 
