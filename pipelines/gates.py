@@ -255,8 +255,8 @@ def finite_proba_check(proba: np.ndarray | None) -> GateCheck:
     return GateCheck("edge rows probabilities", ok, detail="finite, normalised" if ok else f"bad: {proba.tolist()}")
 
 
-def measure_latency(predict: Callable[[pd.DataFrame], Any], row: pd.DataFrame, repeats: int = 25,
-                    warmup: int = 3) -> float:
+def measure_latency(predict: Callable[[pd.DataFrame], Any], row: pd.DataFrame, repeats: int = 15,
+                    warmup: int = 2) -> float:
     """Median wall time, in milliseconds, of `predict(row)` over `repeats` calls after `warmup` calls."""
     for _ in range(warmup):
         predict(row)

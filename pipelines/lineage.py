@@ -90,7 +90,6 @@ def package_info() -> PackageInfo:
     return PackageInfo(version=f"{base}+{digest[:12]}", content_hash=digest, installed=False)
 
 
-@cache
 def git_commit() -> str:
     """$SHIPYARD_GIT_COMMIT, else the source tree's HEAD (never for an installed wheel), else 'unknown'."""
     if os.environ.get("SHIPYARD_GIT_COMMIT"):

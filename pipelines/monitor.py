@@ -94,16 +94,19 @@ def read_window(uri: str, *, window_hours: int, now: dt.datetime) -> tuple[pd.Da
     """
     start = now - dt.timedelta(hours=window_hours)
     files = [f for f in list_files(uri, ".parquet") if f.mtime is None or f.mtime >= start.timestamp()]
-    frames = [pd.read_parquet(io.BytesIO(read_bytes(f.uri))) for f in files]
-    frames = [f for f in frames if len(f)]
+    frames = []
+    for entry in files:
+        frame = pd.read_parquet(io.BytesIO(read_bytes(entry.uri)))
+        if not len(frame):
+            continue
+        if TIMESTAMP not in frame.columns:
+            raise ValueError(f"inference log {entry.uri} has no {TIMESTAMP!r} column")
+        stamps = _as_utc(frame[TIMESTAMP])
+        keep = ((stamps >= pd.Timestamp(start)) & (stamps <= pd.Timestamp(now))).to_numpy()
+        frames.append(frame.loc[keep].assign(**{TIMESTAMP: stamps[keep]}))
     if not frames:
         return pd.DataFrame(), len(files)
-    frame = pd.concat(frames, ignore_index=True)
-    if TIMESTAMP not in frame.columns:
-        raise ValueError(f"inference logs under {uri} have no {TIMESTAMP!r} column")
-    stamps = _as_utc(frame[TIMESTAMP])
-    keep = ((stamps >= pd.Timestamp(start)) & (stamps <= pd.Timestamp(now))).to_numpy()
-    return frame.loc[keep].reset_index(drop=True), len(files)
+    return pd.concat(frames, ignore_index=True), len(files)
 
 
 def _versions(frame: pd.DataFrame) -> dict[str, int]:
