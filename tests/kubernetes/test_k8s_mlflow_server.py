@@ -1,0 +1,82 @@
+"""The tracking server's command line and environment, as the Deployment sets them, run for real on loopback.
+
+Checks what the mock runtime cannot: that MLflow accepts the arguments, starts lean, answers `/health`, and
+accepts API calls addressed to its in-cluster Service name while refusing an unknown Host header.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.spec import PlatformSpec
+from infra.targets.kubernetes import layout
+from infra.targets.kubernetes.registry import allowed_hosts, mlflow_command
+
+pytestmark = pytest.mark.slow
+NAMESPACE = "ml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    spec = PlatformSpec.model_validate({"target": "kubernetes", "models": [{"name": "churn"}]})
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    command = mlflow_command(spec)
+    command[command.index("--host") + 1] = "127.0.0.1"  # loopback only here; the pod binds 0.0.0.0
+    command[command.index("--port") + 1] = str(port)
+    command[command.index("--artifacts-destination") + 1] = str(root / "artifacts")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+           "MLFLOW_SERVER_ALLOWED_HOSTS": allowed_hosts(NAMESPACE),
+           "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    process = subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"mlflow server exited: {process.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("mlflow server did not become healthy")
+        yield base, port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_api_calls_to_the_service_name_are_accepted(server) -> None:
+    base, _ = server
+    host = f"{layout.service_host(layout.MLFLOW, NAMESPACE)}:{layout.MLFLOW_PORT}"
+    response = httpx.post(f"{base}/api/2.0/mlflow/experiments/search", json={"max_results": 1},
+                          headers={"Host": host}, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def test_an_unknown_host_header_is_refused(server) -> None:
+    base, _ = server
+    response = httpx.post(f"{base}/api/2.0/mlflow/experiments/search", json={"max_results": 1},
+                          headers={"Host": "attacker.example.com"}, timeout=10)
+    assert response.status_code in (400, 403), response.text
