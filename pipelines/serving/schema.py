@@ -2,7 +2,8 @@
 
 The rules follow MLflow's own schema enforcement (safe conversions only: integers into a double column,
 never a fraction into an integer column, never text into a number), except that a whole-valued number
-is accepted in an integer column, as MLflow's scoring server does. Every refusal names the column.
+is accepted in an integer column and a JSON number in a float column, as MLflow's scoring server does.
+Every refusal names the column.
 Typed columns are what the scikit-learn model receives, so a prediction equals `mlflow.pyfunc`'s.
 """
 
@@ -94,9 +95,7 @@ def coerce(column: Column, values: Any) -> Any:
         return array
     if kind == "b" or kind not in "iuf":
         raise _wrong(column, values)
-    if target.kind == "f":
-        if kind == "f" and array.dtype.itemsize > target.itemsize:
-            raise PayloadError(f"column {column.name!r}: {array.dtype} cannot be narrowed to {column.type}")
+    if target.kind == "f":  # JSON numbers are doubles: a float column takes them, as MLflow's server does
         return array.astype(target, copy=False)
     if kind == "f":
         if np.isnan(array).any():

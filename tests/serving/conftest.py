@@ -51,7 +51,7 @@ def register(tracking_uri: str, name: str, model, example: pd.DataFrame, alias: 
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(model, name="model", input_example=example, registered_model_name=name,
-                                        skops_trusted_types=trusted)
+                                        skops_trusted_types=trusted, pip_requirements=["scikit-learn"])
     version = str(info.registered_model_version)
     mlflow.MlflowClient(tracking_uri).set_registered_model_alias(name, alias, version)
     return version

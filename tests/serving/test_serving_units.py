@@ -1,0 +1,105 @@
+"""Batching, the inference log's table and paths, and the metrics text: no registry, no HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.serving.batching import Batcher, concat_columns
+from pipelines.serving.inference_log import Chunk, InferenceLog, chunks_to_table, file_path
+from pipelines.serving.metrics import Metrics
+from pipelines.serving.model import ServedModel
+
+
+def fake_model(batchable: bool = True) -> ServedModel:
+    """Predicts 2*x; refuses any frame holding x == 13."""
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        if (frame["x"] == 13).any():
+            raise ValueError("13 is unlucky")
+        return frame["x"].to_numpy() * 2
+
+    return ServedModel(name="m", version="1", alias="champion", run_id="r", flavor="sklearn", predict_frame=predict,
+                       schema=None, batchable=batchable)
+
+
+def run_concurrently(batcher: Batcher, values: list[list[float]]) -> list[object]:
+    async def go() -> list[object]:
+        calls = [batcher.predict({"x": np.array(v)}, len(v)) for v in values]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    return asyncio.run(go())
+
+
+def test_concurrent_requests_share_one_model_call_and_get_their_own_rows():
+    batches = []
+    batcher = Batcher(fake_model(), 1024, lambda m, cols, preds, rows: batches.append(rows))
+    results = run_concurrently(batcher, [[1.0], [2.0, 3.0], [4.0]])
+    assert [r.tolist() for r in results] == [[2.0], [4.0, 6.0], [8.0]]
+    assert batches == [4]
+
+
+def test_a_failing_request_does_not_fail_its_batch_neighbours():
+    batches = []
+    batcher = Batcher(fake_model(), 1024, lambda m, cols, preds, rows: batches.append(rows))
+    results = run_concurrently(batcher, [[1.0], [13.0], [5.0]])
+    assert results[0].tolist() == [2.0] and results[2].tolist() == [10.0]
+    assert isinstance(results[1], ValueError)
+    assert batches == [1, 1]
+
+
+def test_non_batchable_models_and_row_limits_predict_separately():
+    batches = []
+    batcher = Batcher(fake_model(batchable=False), 1024, lambda m, cols, preds, rows: batches.append(rows))
+    run_concurrently(batcher, [[1.0], [2.0], [3.0]])
+    assert batches == [1, 1, 1]
+    batches.clear()
+    batcher = Batcher(fake_model(), 2, lambda m, cols, preds, rows: batches.append(rows))
+    run_concurrently(batcher, [[1.0], [2.0], [3.0]])
+    assert batches == [2, 1]
+
+
+def test_concat_columns_keeps_types():
+    merged = concat_columns([{"x": np.array([1.0]), "c": ["a"]}, {"x": np.array([2.0]), "c": [None]}])
+    assert merged["x"].tolist() == [1.0, 2.0] and merged["c"] == ["a", None]
+
+
+def test_chunks_become_one_table_with_the_logging_columns():
+    chunks = [Chunk({"x": np.array([1.0, 2.0]), "c": ["a", "b"]}, np.array([0, 1]), 2, 1_700_000_000.0, "3"),
+              Chunk({"x": np.array([3.0]), "c": [None]}, np.array([[0.2, 0.8]]), 1, 1_700_000_001.0, "4")]
+    table = chunks_to_table(chunks)
+    assert list(table.columns) == ["x", "c", "prediction", "_timestamp", "_model_version"]
+    assert table["x"].tolist() == [1.0, 2.0, 3.0]
+    assert table["_model_version"].tolist() == ["3", "3", "4"]
+    assert table["_timestamp"].iloc[2] == pd.Timestamp(1_700_000_001, unit="s", tz="UTC")
+    assert table["prediction"].tolist()[:2] == [0, 1] and list(table["prediction"].iloc[2]) == [0.2, 0.8]
+
+
+def test_file_paths_are_dated_and_ordered():
+    path = file_path("s3://bucket/logs/churn/", 1_700_000_000.0, "host-1", 7)
+    assert path == "s3://bucket/logs/churn/2023-11-14/221320-host-1-000007.parquet"
+
+
+def test_a_failed_write_keeps_the_rows_for_the_next_flush(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    log = InferenceLog(str(blocker / "logs"))
+    log.append({"x": np.array([1.0])}, np.array([1]), 1, "1")
+    assert log.flush() == 0 and log.errors == 1 and log.pending == 1
+    log.uri = str(tmp_path / "logs")
+    assert log.flush() == 1 and log.pending == 0
+    assert len(list((tmp_path / "logs").rglob("*.parquet"))) == 1
+
+
+@pytest.mark.parametrize("seconds", [0.0005, 0.004, 7.0])
+def test_latency_histogram_is_cumulative(seconds):
+    metrics = Metrics()
+    metrics.observe("invocations", 200, seconds, rows=3)
+    text = metrics.render({"model": 'we"ird\nname', "version": "1"}, {"pending": 2})
+    assert 'shipyard_serving_request_duration_seconds_bucket{le="+Inf"} 1' in text
+    assert 'model="we\\"ird\\nname"' in text
+    buckets = [int(line.rsplit(" ", 1)[1]) for line in text.splitlines() if "_bucket{" in line]
+    assert buckets == sorted(buckets) and buckets[-1] == 1
