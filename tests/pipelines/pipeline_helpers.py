@@ -16,7 +16,9 @@ import httpx
 PROJECT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 DATASET = "demo://classification?rows=2000&seed=7"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+#: Debian's PostgreSQL binaries (the newest installed major version; 15 on this image).
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), default=Path(
+    "/usr/lib/postgresql/15/bin"))
 
 
 def config_document(tmp: Path, tracking_uri: str | None = None, **overrides: Any) -> dict[str, Any]:
@@ -48,11 +50,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """Stop a server started in its own session: SIGTERM, then SIGKILL after `grace` seconds (test state only)."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
