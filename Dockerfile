@@ -17,6 +17,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # (tests/kubernetes/test_dockerfile.py keeps the three equal).
 RUN python -m pip install --no-cache-dir \
         "mlflow>=3.10,<4" \
+        "psycopg2-binary>=2.9" \
+        "boto3>=1.34" \
+        "s3fs>=2025" \
         "scikit-learn>=1.5,<2" \
         "pandas>=2.2" \
         "pyarrow>=15" \

@@ -309,7 +309,9 @@ class KubernetesSpec(StrictModel):
     """Settings only the Kubernetes target has."""
 
     namespace: str | None = Field(None, description="Defaults to '<name>-<environment>'.")
-    storage_class: str | None = None
+    storage_class: str | None = Field(None, description="Storage class of the database and artifact volumes.")
+    shared_storage_class: str | None = Field(
+        None, description="A ReadWriteMany storage class for the shared data volume; defaults to storage_class.")
     prometheus_operator: bool = Field(False, description="The cluster runs the Prometheus operator.")
     ingress_class: str | None = Field(None, description="Ingress class for endpoints with serving.public.")
     dashboard_url: str | None = Field(None, description="Where the cluster's Grafana shows the drift metrics.")

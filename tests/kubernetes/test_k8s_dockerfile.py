@@ -62,9 +62,6 @@ def test_no_code_goes_into_the_image(dockerfile: DockerfileParser) -> None:
     assert "*" in ignored  # an empty build context: nothing from the repository can slip in
 
 
-@pytest.mark.xfail(strict=True, reason="the pipelines extra lacks psycopg2-binary, which MLflow's tracking server "
-                                       "needs for its PostgreSQL backend store (postgresql+psycopg2://): the lead "
-                                       "adds it to pyproject.toml, then to the Dockerfile's install line")
 def test_the_image_can_run_the_registry_on_postgresql(dockerfile: DockerfileParser) -> None:
     names = {re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower() for requirement in pip_installed(dockerfile)}
     assert names & {"psycopg2", "psycopg2-binary"}
