@@ -27,11 +27,18 @@ def _number(value: float | None, digits: int = 4) -> str:
     return "" if value is None else f"{value:.{digits}g}"
 
 
+def _short(label: str) -> str:
+    """An axis label: an interval "(a, b]" as "<= b", anything else cut to 14 characters."""
+    if label.startswith("(") and label.endswith("]"):
+        label = "<= " + label[1:-1].split(", ")[-1]
+    return label if len(label) <= 14 else label[:13] + "…"
+
+
 def bar_chart(labels: Sequence[str], reference: Sequence[float], current: Sequence[float], title: str) -> str:
     """Grouped bars of reference and current shares per bin, as an SVG element."""
-    width, height, left, bottom = max(360, 28 * len(labels) + 60), 220, 40, 60
+    width, height, left, bottom = max(360, 32 * len(labels) + 80), 240, 40, 70
     top = max([*reference, *current, 1e-9])
-    slot = (width - left - 10) / max(len(labels), 1)
+    slot = (width - left - 40) / max(len(labels), 1)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
     parts.append(f'<text x="{left}" y="12">{escape(title)}</text>')
     for i, (label, ref, cur) in enumerate(zip(labels, reference, current, strict=True)):
@@ -44,8 +51,8 @@ def bar_chart(labels: Sequence[str], reference: Sequence[float], current: Sequen
                 f"<title>{escape(label)}: {'reference' if j == 0 else 'current'} {share:.2%}</title></rect>"
             )
         parts.append(
-            f'<text transform="translate({x + slot / 2:.1f},{height - bottom + 10}) rotate(35)">'
-            f"{escape(label[:18])}</text>"
+            f'<text transform="translate({x + slot / 4:.1f},{height - bottom + 10}) rotate(40)">'
+            f"{escape(_short(label))}</text>"
         )
     parts.append(f'<text x="2" y="{height - bottom}">0</text><text x="2" y="24">{top:.0%}</text></svg>')
     return "".join(parts)

@@ -241,7 +241,9 @@ def feature_drift(
     measured = {
         item.name: item
         for item in numeric.parallel_map(
-            lambda name: categorical_drift(name, profiles[name], current[name]), categorical, len(current) * 4
+            lambda name: categorical_drift(name, profiles[name], current[name]),
+            categorical,
+            len(current) * len(categorical),
         )
     }
     numeric_profiles = {name: p for name, p in profiles.items() if p["kind"] == "numeric"}

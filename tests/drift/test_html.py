@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import xml.etree.ElementTree as ElementTree
 from html.parser import HTMLParser
 
 import numpy as np
@@ -50,6 +52,15 @@ def test_html_report_plots_every_drifted_feature_and_loads_nothing(report):
     assert parsed.tags.count("svg") >= 2 * 20 and "polyline" in parsed.tags
     assert "script" not in parsed.tags and "img" not in parsed.tags and "link" not in parsed.tags
     assert "Drift report: churn v3" in "".join(parsed.text)
+
+
+def test_every_plot_is_well_formed_svg_with_both_distributions(report):
+    plots = re.findall(r"<svg .*?</svg>", report.render_html(), flags=re.DOTALL)
+    assert plots
+    for plot in plots:
+        svg = ElementTree.fromstring(plot)
+        shapes = [element.tag.split("}")[-1] for element in svg.iter()]
+        assert shapes.count("rect") >= 2 or shapes.count("polyline") == 2
 
 
 def test_html_report_plots_at_most_top_n_features_drifted_first(report):
