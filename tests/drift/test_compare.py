@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
-from pipelines.drift import build_profile, compare, numeric
+from pipelines.drift import build_profile, compare, numeric, stats
 from pipelines.drift.profile import MAX_CATEGORIES
 
 from .synthetic import make_frame, reference_profile
@@ -187,3 +188,35 @@ def test_report_serializes_to_strict_json_and_flat_metrics(profile):
     assert by_series[("shipyard_drift_covariate", ())] == 1.0
     assert by_series[("shipyard_model_quality", (("metric", "accuracy"),))] == report.quality["accuracy"]
     assert sum(name == "shipyard_drift_feature_psi" for name, _, _ in metrics) == 24
+
+
+def test_numeric_features_with_few_distinct_values_share_the_matrix_with_continuous_ones():
+    rng = np.random.default_rng(14)
+
+    def frame(rows, shift):
+        return pd.DataFrame(
+            {
+                "continuous": rng.standard_normal(rows) + shift,
+                "discrete": rng.integers(0, 4 + int(shift > 0), rows).astype(np.float64),
+                "constant": np.ones(rows),
+            }
+        )
+
+    reference, window = frame(4_000, 0.0), frame(3_000, 0.2)
+    profile = build_profile(reference, target_column=None, predictions=None, task="regression")
+    report = compare(profile, window)
+    for item in report.features:
+        edges = profile["features"][item.name]["psi_edges"]
+        bins = len(edges) + 1
+
+        def counts(values, edges=edges, bins=bins):
+            return np.append(np.bincount(np.searchsorted(edges, values, side="left"), minlength=bins), 0)
+
+        expected_psi = stats.psi(counts(reference[item.name]), counts(window[item.name]))
+        exact_ks = scipy_stats.ks_2samp(reference[item.name], window[item.name]).statistic
+        assert len(item.bins) == len(item.reference_shares) == len(item.current_shares) == bins + 1
+        assert sum(item.current_shares) == pytest.approx(1.0)
+        assert item.psi == pytest.approx(expected_psi, rel=1e-9)
+        tolerance = 0.005 if item.name == "continuous" else 1e-12  # discrete: every value is a grid point
+        assert exact_ks - tolerance <= item.statistic <= exact_ks + 1e-12
+    assert set(report.drifted_features) == {"continuous", "discrete"}
