@@ -73,32 +73,33 @@ class JobContext:
     spot: bool = False
 
 
-#: Where the train step leaves its result; SageMaker uploads it as the job's model.tar.gz.
-TRAIN_RESULT = "/opt/ml/model/train.json"
+#: Where a training job's model files go; SageMaker uploads the directory as the job's model.tar.gz.
+MODEL_DIR = "/opt/ml/model"
 _JSON_FIELD = "python -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])'"
 
 
-def bootstrap_command(step: str, inputs_dir: str) -> str:
+def bootstrap_command(step: str, inputs_dir: str, *, scratch: str = "/tmp/shipyard-pipelines",
+                      model_dir: str = MODEL_DIR) -> str:
     """The container's shell script for one step: install the wheel into scratch space, then run the step.
 
-    `train` saves its JSON result (the MLflow run id) where SageMaker uploads it; `evaluate` and
-    `register` read that run id from the train step's artifact (their `train` input); `register` then
-    promotes the version it registered, which moves the champion only if every gate passed.
+    `train` saves its JSON result (the MLflow run id) as `train.json` in `model_dir`, which SageMaker
+    uploads; `evaluate` and `register` read the run id from that artifact (their `train` input);
+    `register` then promotes the version it registered, which moves the champion only if its gates passed.
     """
-    target = "/tmp/shipyard-pipelines"
+    train_result = f"{model_dir}/train.json"
     run = f"python -m pipelines {{}} --config {inputs_dir}/config/run.json"
     run_id = (f"mkdir -p /tmp/train && tar -xzf {inputs_dir}/train/model.tar.gz -C /tmp/train"
               f" && RUN_ID=$({_JSON_FIELD} /tmp/train/train.json run_id)")
     scripts = {
-        "train": f"{run.format('train')} --json > {TRAIN_RESULT} && cat {TRAIN_RESULT}",
+        "train": f"{run.format('train')} --json > {train_result} && cat {train_result}",
         "evaluate": f"{run_id} && exec {run.format('evaluate')} --run-id \"$RUN_ID\"",
         "register": (f"{run_id} && {run.format('register')} --run-id \"$RUN_ID\" --json > /tmp/register.json"
                      f" && cat /tmp/register.json && VERSION=$({_JSON_FIELD} /tmp/register.json version)"
                      f" && exec {run.format('promote')} --version \"$VERSION\""),
     }
     script = scripts.get(step, f"exec {run.format(shlex.quote(step))}")
-    return (f"set -eu; python -m pip install --quiet --no-deps --no-index --target {target} "
-            f"{inputs_dir}/package/*.whl && export PYTHONPATH={target} && {script}")
+    return (f"set -eu; python -m pip install --quiet --no-deps --no-index --target {scratch} "
+            f"{inputs_dir}/package/*.whl && export PYTHONPATH={scratch} && {script}")
 
 
 def step_name(step: str) -> str:
