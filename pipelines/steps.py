@@ -66,6 +66,10 @@ def _invalid(step: str, state: Any, error: Exception) -> StepResult:
                                                           "error": str(error)})
 
 
+def _version(version: str | None) -> str:
+    return f"v{version}" if version else "(none)"
+
+
 def _metrics_line(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()))
 
@@ -153,7 +157,7 @@ def promote(config: RunConfig, version: str | None = None) -> StepResult:
         move = registry.promote(tracking.client, config.model_name, version, config.alias)
     except RegistryError as exc:
         return StepResult("promote", False, [f"refused: {exc}"], {"version": version, "error": str(exc)})
-    line = (f"{config.model_name} {config.alias}: v{move.previous or '-'} -> v{move.version}" if move.moved
+    line = (f"{config.model_name} {config.alias}: {_version(move.previous)} -> v{move.version}" if move.moved
             else f"{config.model_name}: {move.reason}")
     return StepResult("promote", True, [line], {"promotion": move.to_dict()})
 
@@ -190,7 +194,7 @@ def run(config: RunConfig, *, reason: str | None = None, step: str = "run") -> S
              f"held-out: {_metrics_line(state.metrics)}", *decision.summary(),
              f"registered {config.model_name} v{state.version} (challenger)"]
     if state.promotion is not None and state.promotion.moved:
-        lines.append(f"promoted: {config.alias} v{state.promotion.previous or '-'} -> v{state.version}")
+        lines.append(f"promoted: {config.alias} {_version(state.promotion.previous)} -> v{state.version}")
     elif state.promotion is not None:
         lines.append(f"unchanged: {state.promotion.reason}")
     else:

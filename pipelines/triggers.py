@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 TRIGGERS: dict[str, str] = {
     "inline": "pipelines.triggers:InlineTrigger",
     "kubernetes-job": "pipelines.adapters.kubernetes_job:KubernetesJobTrigger",
-    "sagemaker-pipeline": "pipelines.adapters.sagemaker_pipeline:SageMakerPipelineTrigger",
+    "sagemaker-pipeline": "pipelines.adapters.aws:SageMakerPipelineTrigger",
 }
 #: Triggers whose `<target>` part is required.
 _NEEDS_TARGET = {"kubernetes-job", "sagemaker-pipeline"}

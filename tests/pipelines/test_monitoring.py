@@ -150,3 +150,14 @@ def test_monitor_needs_a_champion_and_its_settings(make_config) -> None:
 
 def _champion_version(client) -> str:
     return str(registry.alias_version(client, "churn", "champion").version)
+
+
+def test_every_registered_trigger_resolves_to_a_class_with_start() -> None:
+    import importlib
+
+    from pipelines.triggers import TRIGGERS
+
+    for name, path in TRIGGERS.items():
+        module, _, cls = path.partition(":")
+        trigger = getattr(importlib.import_module(module), cls)
+        assert callable(getattr(trigger, "start", None)), name

@@ -71,7 +71,7 @@ def test_wheel_is_reproducible_and_runs_alone_in_a_fresh_venv(tmp_path: Path, cl
     run = subprocess.run([str(python), "-m", "pipelines", "run", "--config", "run.json"], capture_output=True,
                          text=True, cwd=outside, env=env, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "promoted: champion v- -> v1" in run.stdout
+    assert "promoted: champion (none) -> v1" in run.stdout
 
     from pipelines.config import from_dict
     from pipelines.registry import alias_version
