@@ -106,14 +106,11 @@ class Graph:
     def model_of(self, resource: Resource) -> str | None:
         """The model whose ServingEndpoint or Monitoring component owns `resource`, if any.
 
-        Targets name those components after the model: the model's name, or '<anything>-<model>'.
+        Targets name those components with the model's name as a dash-separated part of the name
+        ('<prefix>-<model>-serving', '<prefix>-<model>'); the longest model name that fits wins.
         """
         component = self.owner(resource, (SERVING_ENDPOINT, MONITORING))
-        if component is None:
-            return None
-        name = component["name"]
-        matches = [m for m in self.context.models if name == m or name.endswith(f"-{m}")]
-        return max(matches, key=len) if matches else None
+        return None if component is None else model_named(component["name"], self.context.models)
 
     def referencing(self, resource: Resource, types: Iterable[str]) -> list[Resource]:
         """Resources of `types` that point at `resource`: they depend on it, or name it in an input."""
@@ -123,6 +120,13 @@ class Graph:
             if resource["urn"] in (r.get("dependencies") or ())
             or any(v in names for v in (r.get("inputs") or {}).values() if isinstance(v, str))
         ]
+
+
+def model_named(name: str, models: Iterable[str]) -> str | None:
+    """The model whose name is a run of dash-separated parts of `name` ('shipyard-dev-churn-serving' -> 'churn')."""
+    padded = f"-{name}-"
+    matches = [m for m in models if f"-{m}-" in padded]
+    return max(matches, key=len) if matches else None
 
 
 def dig(node: Any, *path: str | int) -> Any:
