@@ -193,8 +193,6 @@ def test_retraining_starts_the_sagemaker_pipeline(moto_endpoint: str) -> None:
     assert execution["PipelineExecutionDescription"] == "retrain churn: drift: covariate shift in x1"
 
 
-@pytest.mark.xfail(strict=True, reason="pipelines/triggers.py maps 'sagemaker-pipeline' to pipelines.adapters."
-                                      "sagemaker_pipeline; the class lives in pipelines.adapters.aws")
 def test_trigger_registry_names_the_adapter() -> None:
     from pipelines.triggers import get_trigger
 
