@@ -113,10 +113,12 @@ def test_trust_policy_is_bound_to_the_account() -> None:
 
 
 def test_pipeline_role_passes_only_the_job_role() -> None:
-    create, passing = iam.run_pipeline_jobs("eu-west-1", "1", ["arn:aws:iam::1:role/jobs"])
+    create, passing, use, grant = iam.run_pipeline_jobs("eu-west-1", "1", ["arn:aws:iam::1:role/jobs"], "key")
     assert all(r.endswith("/pipelines-*") for r in create["Resource"])
     assert passing["Resource"] == ["arn:aws:iam::1:role/jobs"]
     assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert use["Resource"] == grant["Resource"] == ["key"]
+    assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 
 
 def test_key_and_bucket_policies() -> None:

@@ -108,8 +108,9 @@ def start_pipelines(pipeline_arns: Sequence[str]) -> Statement:
                       "sagemaker:ListPipelineExecutions"], list(pipeline_arns))
 
 
-def run_pipeline_jobs(region: str, account: str, job_role_arns: Sequence[str]) -> list[Statement]:
-    """What a SageMaker pipeline's execution role needs: start and follow its jobs, pass the jobs' roles."""
+def run_pipeline_jobs(region: str, account: str, job_role_arns: Sequence[str], key_arn: str) -> list[Statement]:
+    """What a SageMaker pipeline's execution role needs: start and follow its jobs, pass the jobs' roles, and
+    let SageMaker encrypt the jobs' volumes and outputs with the platform key (grants for AWS resources only)."""
     jobs = [f"arn:aws:sagemaker:{region}:{account}:{kind}/pipelines-*" for kind in ("processing-job", "training-job")]
     return [
         statement(["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
@@ -117,6 +118,8 @@ def run_pipeline_jobs(region: str, account: str, job_role_arns: Sequence[str]) -
                    "sagemaker:AddTags"], jobs),
         statement(["iam:PassRole"], list(job_role_arns),
                   {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
+        kms_use(key_arn),
+        statement(["kms:CreateGrant"], [key_arn], {"Bool": {"kms:GrantIsForAWSResource": "true"}}),
     ]
 
 

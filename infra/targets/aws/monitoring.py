@@ -176,8 +176,9 @@ class AwsMonitoring(Monitoring):
         pipeline_role = service_role(f"{prefix}-monitor-pipeline", "sagemaker.amazonaws.com", base.account,
                                      spec.all_tags, self.child)
         aws_iam.RolePolicy(f"{prefix}-monitor-pipeline", role=pipeline_role.id, opts=self.child,
-                           policy=iam.policy_json(lambda acct, job_role: iam.document(
-                               iam.run_pipeline_jobs(base.region, acct, [job_role])), base.account, role.arn))
+                           policy=iam.policy_json(lambda acct, job_role, key: iam.document(
+                               iam.run_pipeline_jobs(base.region, acct, [job_role], key)),
+                               base.account, role.arn, base.key.arn))
         ctx = job_context(base, role.arn, training.package_prefix, training.run_configs[model.name].prefix,
                           registry.bucket.uri(PREFIXES["reports"], model.name).apply(lambda u: f"{u}/"),
                           max_runtime_seconds=MONITOR_TIME_LIMIT_SECONDS, spot=False)

@@ -124,8 +124,9 @@ class AwsTrainingCluster(TrainingCluster):
         pipeline_role = service_role(f"{spec.prefix}-training-pipeline", "sagemaker.amazonaws.com", base.account,
                                      spec.all_tags, self.child)
         aws_iam.RolePolicy(f"{spec.prefix}-training-pipeline", role=pipeline_role.id, opts=self.child,
-                           policy=iam.policy_json(lambda acct, job_role: iam.document(
-                               iam.run_pipeline_jobs(base.region, acct, [job_role])), base.account, self.jobs_role.arn))
+                           policy=iam.policy_json(lambda acct, job_role, key: iam.document(
+                               iam.run_pipeline_jobs(base.region, acct, [job_role], key)),
+                               base.account, self.jobs_role.arn, base.key.arn))
         self.pipelines = {
             m.name: sagemaker.Pipeline(
                 f"{spec.prefix}-training-{m.name}", pipeline_name=aws_name(spec.prefix, "training", m.name),
@@ -164,8 +165,8 @@ class AwsTrainingCluster(TrainingCluster):
 
         def build(bucket: str, key: str, repo: str, acct: str, server: str) -> iam.Document:
             return iam.document([
-                *iam.s3_access(bucket, read=[PREFIXES["packages"], PREFIXES["configs"], PREFIXES["data"]],
-                               write=[PREFIXES["training"]]),
+                *iam.s3_access(bucket, read=[PREFIXES["packages"], PREFIXES["configs"], PREFIXES["data"],
+                                             PREFIXES["training"]], write=[PREFIXES["training"]]),
                 *client_statements(server, bucket), *datasets,
                 iam.kms_use(key), *iam.ecr_pull(repo), iam.sagemaker_logs(base.region, acct), iam.vpc_access(),
             ])
