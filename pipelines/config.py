@@ -300,23 +300,15 @@ def from_dict(data: Mapping[str, Any]) -> RunConfig:
 
 # -------------------------------------------------------------------------------------------------- loading
 
-def _env_int(text: str) -> int:
-    return int(text)
-
-
-def _env_float(text: str) -> float:
-    return float(text)
-
-
 def _env_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
 #: Top-level keys settable one by one from `SHIPYARD_<KEY>`, and how their text is read.
 ENV_KEYS: dict[str, Callable[[str], Any]] = {
-    "version": _env_int, "platform": str, "environment": str, "model_name": str, "alias": str,
+    "version": int, "platform": str, "environment": str, "model_name": str, "alias": str,
     "experiment": str, "tracking_uri": str, "dataset_uri": str, "target_column": str, "task": str,
-    "estimator": str, "test_size": _env_float, "seed": _env_int, "inference_log_uri": str,
+    "estimator": str, "test_size": float, "seed": int, "inference_log_uri": str,
     "reports_uri": str, "retrain": str, "sinks": _env_list,
 }
 

@@ -62,9 +62,10 @@ def client_for() -> Callable[[RunConfig], Any]:
 # ------------------------------------------------------------------------------------------- real servers
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `mlflow server` on a SQLite backend; its URL."""
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory, migrated_store: Path) -> Iterator[str]:
+    """A real `mlflow server` on a SQLite backend (a copy of the migrated store); its URL."""
     root = tmp_path_factory.mktemp("mlflow-server")
+    shutil.copyfile(migrated_store, root / "mlflow.db")
     url, process = start_mlflow_server(f"sqlite:///{root}/mlflow.db", root)
     yield url
     stop(process)

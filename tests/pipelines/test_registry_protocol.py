@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,13 @@ from pipelines.gates import Decision, GateCheck, GateResult
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory):
-    """One SQLite store for the module (creating one takes seconds); each test registers its own model."""
+def client(tmp_path_factory: pytest.TempPathFactory, migrated_store: Path):
+    """One SQLite store for the module; each test registers its own model."""
     import mlflow
 
-    uri = f"sqlite:///{tmp_path_factory.mktemp('registry')}/registry.db"
-    return mlflow.MlflowClient(uri, registry_uri=uri)
+    path = tmp_path_factory.mktemp("registry") / "registry.db"
+    shutil.copyfile(migrated_store, path)
+    return mlflow.MlflowClient(f"sqlite:///{path}", registry_uri=f"sqlite:///{path}")
 
 
 @pytest.fixture
