@@ -100,9 +100,9 @@ def compute_metrics(task: str, y_true: Sequence[Any], y_pred: Sequence[Any], pro
                 "r2": float(m.r2_score(y_true, y_pred)) if len(y_true) > 1 else float("nan")}
     labels = list(classes) if classes is not None else sorted(set(y_true.tolist()) | set(y_pred.tolist()))
     binary = len(labels) == 2
-    out = {"accuracy": float(m.accuracy_score(y_true, y_pred)),
-           "f1": float(m.f1_score(y_true, y_pred, labels=labels, pos_label=labels[-1],
-                                  average="binary" if binary else "macro", zero_division=0))}
+    f1 = (m.f1_score(y_true, y_pred, labels=labels, pos_label=labels[-1], average="binary", zero_division=0)
+          if binary else m.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+    out = {"accuracy": float(m.accuracy_score(y_true, y_pred)), "f1": float(f1)}
     if proba is not None:
         present = len(set(y_true.tolist())) > 1
         if binary:

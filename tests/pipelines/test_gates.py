@@ -106,3 +106,13 @@ def test_decision_round_trip_and_summary() -> None:
     again = g.Decision.from_dict(decision.to_dict())
     assert again.to_dict() == decision.to_dict()
     assert decision.summary()[0] == "gate thresholds: FAIL"
+
+
+def test_multiclass_metrics() -> None:
+    y = np.array(["a", "b", "c", "a", "b", "c"])
+    proba = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1], [0.3, 0.6, 0.1],
+                      [0.5, 0.1, 0.4]])
+    pred = np.array(["a", "b", "c", "a", "b", "a"])
+    m = g.compute_metrics("classification", y, pred, proba, ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(5 / 6)
+    assert 0.0 < m["f1"] < 1.0 and m["roc_auc"] > 0.9 and m["log_loss"] > 0
