@@ -6,14 +6,12 @@ landed yet, or that no stack names, is skipped with the reason.
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 
 import pytest
-from plan_checks import MAP_FIELDS, ROOT, stacks_by_target, untranslated_keys
+from plan_checks import MAP_FIELDS, ROOT, stacks_by_target, target_module, untranslated_keys
 
 from infra.components import ModelRegistry, Monitoring, ServingEndpoint, TrainingCluster
 from infra.plan_capture import UNKNOWN, Capture
@@ -26,17 +24,6 @@ from infra.targets import TARGETS
 STACKS = stacks_by_target(ROOT)
 CASES = [(target, stack) for target in TARGETS for stack in STACKS.get(target) or [None]]
 ROLE_TOKENS = {c.TOKEN for c in (TrainingCluster, ModelRegistry, ServingEndpoint, Monitoring)}
-
-
-def target_module(target: str) -> ModuleType:
-    """The target's module; skips the test when the module has not landed yet."""
-    dotted = TARGETS[target]
-    try:
-        return importlib.import_module(dotted)
-    except ModuleNotFoundError as exc:
-        if exc.name and (dotted == exc.name or dotted.startswith(f"{exc.name}.")):
-            pytest.skip(f"target {target!r}: its module {dotted} has not landed yet ({exc})")
-        raise
 
 
 @dataclass
