@@ -16,6 +16,7 @@ from pulumi_aws import cloudwatch, ecr, get_caller_identity_output
 
 from infra.spec import PlatformSpec
 from infra.targets.aws import iam
+from infra.targets.aws.names import aws_name
 from infra.targets.aws.network import Network, build_network
 from infra.targets.aws.storage import platform_key, stateful
 
@@ -75,7 +76,8 @@ class Foundation(pulumi.ComponentResource):
         self.network = build_network(spec, child)
         self.key = platform_key(spec, self.account, child)
         repository = ecr.Repository(
-            f"{spec.prefix}-runtime", image_tag_mutability="IMMUTABLE", force_delete=not spec.protect,
+            f"{spec.prefix}-runtime", name=aws_name(spec.prefix, "runtime", kind="ecr"),
+            image_tag_mutability="IMMUTABLE", force_delete=not spec.protect,
             image_scanning_configuration=ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
             encryption_configurations=[ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS",
                                                                                  kms_key=self.key.arn)],
