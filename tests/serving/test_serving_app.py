@@ -104,7 +104,8 @@ def test_bad_requests_get_4xx_naming_the_problem_and_the_server_keeps_serving(ch
 
 
 def test_health_and_prometheus_metrics(churn, traffic):
-    from prometheus_client.parser import text_string_to_metric_families
+    parser = pytest.importorskip("prometheus_client.parser", reason="the Prometheus text parser (dev extra)")
+    text_string_to_metric_families = parser.text_string_to_metric_families
 
     churn.post("/invocations", json=payloads(traffic.head(4))["dataframe_split"])
     churn.post("/invocations", json={"nope": 1})
