@@ -88,7 +88,10 @@ def status(args: argparse.Namespace) -> int:
         platform = open_platform(args)
         result = platform.status()
         _emit(args, platform, result)
-        if not args.json:
+        if not args.json and not result["running"]:
+            print(f"the local platform of stack {platform.stack!r} is not running; start it with "
+                  f"`shipyard up --stack {platform.stack}`")
+        elif not args.json:
             rows = [[name, "running" if p["alive"] else "stopped", str(p["pid"]), p["url"] or ""]
                     for name, p in result["processes"].items()]
             table(f"processes ({platform.stack})", ["process", "state", "pid", "url"], rows)
@@ -139,7 +142,7 @@ def endpoint(platform: LocalPlatform, name: str) -> str:
 
 
 def _post(url: str, body: bytes, content_type: str, timeout: float = 30.0) -> tuple[int, Any]:
-    status, raw = procs.http_status(url, timeout, "POST", body, {"Content-Type": content_type})
+    status, raw = procs.http_status(url, timeout, "POST", body, {"Content-Type": content_type, **lay.auth_headers()})
     try:
         return status, json.loads(raw) if raw else None
     except json.JSONDecodeError:
@@ -212,7 +215,8 @@ def drift(args: argparse.Namespace) -> int:
                       f"{'started: ' + str(report['retrain_started']) if report['retrain_started'] else 'not started'}")
         with platform.reporter.step("Serving") as step:
             after = _post(f"{base}/-/reload", b"", "application/json")[1] or {}
-            step.done(f"v{after.get('version')}" + (" (new champion, swapped in)" if after.get("changed") else ""))
+            swapped = after.get("version") != before.get("version")
+            step.done(f"v{after.get('version')}" + (" (the new champion, swapped in)" if swapped else ""))
         document = {"model": model.name, "rows_sent": len(frame), "drift": report,
                     "version_before": before.get("version"), "version_after": after.get("version")}
         _emit(args, platform, document)

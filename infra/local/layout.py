@@ -31,6 +31,15 @@ REGISTRY = "mlflow"
 SCHEDULER = "scheduler"
 
 
+API_KEY_ENV = "SHIPYARD_API_KEY"
+
+
+def auth_headers(env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Headers for the platform's own calls to its servers: the API key when one is set (servers inherit it)."""
+    key = env.get(API_KEY_ENV)
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 def serving_process(model: str) -> str:
     """The process name of a model's server."""
     return f"serve-{model}"

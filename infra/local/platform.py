@@ -166,7 +166,8 @@ class LocalPlatform:
                     version = self._finish_training(model, tracking, process)
                     changes.append(f"trained {model.name} v{version}")
                     step.done(f"version {version} is {model.serving.alias}")
-                procs.http_status(f"{lay.url(state.ports[lay.serving_process(model.name)])}/-/reload", 60.0, "POST")
+                procs.http_status(f"{lay.url(state.ports[lay.serving_process(model.name)])}/-/reload", 60.0, "POST",
+                                  headers=lay.auth_headers())
             champions[model.name] = version
         if started:
             with self.reporter.step("Servers ready") as step:

@@ -188,3 +188,8 @@ def test_the_local_target_plans_the_outputs_contract(tmp_path, monkeypatch):
     assert types == ["shipyard:index:ModelRegistry", "shipyard:index:Monitoring", "shipyard:index:Platform",
                      "shipyard:index:ServingEndpoint", "shipyard:index:TrainingCluster"]
     assert not plan.failed
+
+
+def test_platform_calls_carry_the_api_key_only_when_set():
+    assert lay.auth_headers({}) == {}
+    assert lay.auth_headers({lay.API_KEY_ENV: "k"}) == {"Authorization": "Bearer k"}
