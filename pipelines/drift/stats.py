@@ -20,8 +20,8 @@ PSI_EPSILON = 1e-4
 #: Values binned per block: the block's temporaries stay in cache, which matters more than anything else here.
 _BLOCK = 1 << 16
 
-#: Uniform buckets per grid point; ~2-3% of values then land in a bucket holding a grid point and need a search.
-_BUCKETS_PER_POINT = 64
+#: Uniform buckets per grid point: ~1% of normal values (~5% of lognormal ones) share a bucket with a grid point.
+_BUCKETS_PER_POINT = 128
 
 #: Windows this small are sorted instead of bucketed.
 _SORT_BELOW = 1 << 16
@@ -34,9 +34,10 @@ class GridBinner:
     """Counts values in the bins `(-inf, grid[0]], (grid[0], grid[1]], ..., (grid[-1], +inf)`.
 
     `counts(x)` equals `np.bincount(np.searchsorted(grid, x, side="left"), minlength=len(grid) + 1)`. It maps
-    each value to a uniform bucket with two float operations; the bucket function is monotone, so a bucket
-    without a grid point decides the bin of every value in it, and only the few values in buckets that hold a
-    grid point are placed with a binary search.
+    each value to a uniform bucket over the grid's range with two float operations. The bucket function is
+    monotone and the grid points are bucketed by the same function, so a bucket without a grid point decides the
+    bin of every value in it; a value in a bucket holding one grid point needs one comparison with it; only
+    values in buckets holding several points (where the grid is much denser than the buckets) are searched.
     """
 
     def __init__(self, grid: np.ndarray) -> None:
@@ -47,15 +48,19 @@ class GridBinner:
         self._table = len(self.grid) > _SMALL_GRID and np.isfinite(self.grid[[0, -1]]).all()
         if self._table:
             self._buckets = _BUCKETS_PER_POINT * len(self.grid)
-            self._scale = self._buckets / (self.grid[-1] - self.grid[0])
+            # grid[0] falls in bucket 1 and grid[-1] in bucket `buckets`: buckets 0 and buckets + 1 hold the
+            # values beyond the grid and no grid point.
+            self._scale = (self._buckets - 0.5) / (self.grid[-1] - self.grid[0])
             self._offset = 1.0 - self.grid[0] * self._scale
             per_bucket = np.bincount(self._bucket(self.grid), minlength=self._buckets + 2)
             # Grid points in lower buckets are below every value of a bucket: they are its bin's lower bound.
             self._start = np.cumsum(per_bucket) - per_bucket
             self._ambiguous = per_bucket > 0
+            self._crowded = per_bucket > 1
+            self._first = self.grid[np.minimum(self._start, len(self.grid) - 1)]
 
     def _bucket(self, x: np.ndarray, out: np.ndarray | None = None, index: np.ndarray | None = None) -> np.ndarray:
-        """Bucket numbers in [0, buckets + 1]: a monotone function of x (0 and buckets + 1 catch the tails)."""
+        """Bucket numbers in [0, buckets + 1]: a monotone function of x."""
         t = np.multiply(x, self._scale, out=out)
         np.add(t, self._offset, out=t)
         np.clip(t, 0.0, self._buckets + 1, out=t)
@@ -64,13 +69,21 @@ class GridBinner:
         np.trunc(t, out=index, casting="unsafe")
         return index
 
+    def _resolve(self, values: np.ndarray, buckets: np.ndarray) -> np.ndarray:
+        """Bins of values lying in buckets that hold grid points."""
+        bins = self._start[buckets] + (values > self._first[buckets])
+        crowded = self._crowded[buckets]
+        if crowded.any():
+            bins[crowded] = np.searchsorted(self.grid, values[crowded], side="left")
+        return bins
+
     def counts(self, x: np.ndarray) -> np.ndarray:
         """Counts per bin of a float64 array without NaN (int64, length `len(grid) + 1`)."""
         x = np.asarray(x, dtype=np.float64)
         if not self._table:
             return np.bincount(np.searchsorted(self.grid, x, side="left"), minlength=self.n_bins).astype(np.int64)
         per_bucket = np.zeros(self._buckets + 2, dtype=np.int64)
-        searched = np.zeros(self.n_bins, dtype=np.int64)
+        resolved = np.zeros(self.n_bins, dtype=np.int64)
         size = min(_BLOCK, len(x))
         scratch = np.empty(size, dtype=np.float64)
         index = np.empty(size, dtype=np.intp)
@@ -79,12 +92,12 @@ class GridBinner:
             n = len(block)
             buckets = self._bucket(block, out=scratch[:n], index=index[:n])
             per_bucket += np.bincount(buckets, minlength=self._buckets + 2)
-            hard = block[self._ambiguous[buckets]]
-            if len(hard):
-                searched += np.bincount(np.searchsorted(self.grid, hard, side="left"), minlength=self.n_bins)
+            hard = self._ambiguous[buckets]
+            if hard.any():
+                resolved += np.bincount(self._resolve(block[hard], buckets[hard]), minlength=self.n_bins)
         per_bucket[self._ambiguous] = 0
         easy = np.bincount(self._start, weights=per_bucket, minlength=self.n_bins)
-        return easy.astype(np.int64) + searched
+        return easy.astype(np.int64) + resolved
 
 
 def grid_counts(grid: np.ndarray, x: np.ndarray) -> np.ndarray:
