@@ -20,9 +20,10 @@ def _searchsorted_counts(grid: np.ndarray, x: np.ndarray) -> np.ndarray:
         np.random.default_rng(1).standard_normal(200_000),
         np.random.default_rng(2).lognormal(0.0, 2.0, 200_000),  # dense grid near 0, sparse tail
         np.random.default_rng(3).standard_cauchy(200_000),  # extreme outliers
-        np.random.default_rng(4).integers(0, 7, 200_000).astype(np.float64),  # ties on grid points
+        np.random.default_rng(4).integers(0, 7, 200_000).astype(np.float64),  # a grid small enough to search
+        np.random.default_rng(4).integers(0, 1000, 200_000).astype(np.float64),  # values equal to grid points
     ],
-    ids=["normal", "lognormal", "cauchy", "integers"],
+    ids=["normal", "lognormal", "cauchy", "few-integers", "many-integers"],
 )
 def test_grid_binner_counts_exactly_like_searchsorted(values):
     rng = np.random.default_rng(0)
