@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
-from infra.plan_capture import Capture, capture
-from infra.stackfile import load_stack
-
-ROOT = Path(__file__).resolve().parents[2]
+from infra.plan_capture import Capture
 
 #: The other branches: SageMaker's managed MLflow, an existing VPC, webhooks from a Pulumi secret and from a
 #: Secrets Manager reference, a dataset in another bucket, GPU spot training, an image already in ECR.
@@ -72,37 +68,16 @@ config:
 EXTRA_STACKS = {"aws-edge": EDGE_STACK, "aws-extdb": EXTERNAL_DB_STACK, "aws-public": PUBLIC_STACK}
 
 
-def copy_project(dest: Path) -> Path:
-    """The files the program reads (Pulumi.yaml, pyproject.toml, stacks/, pipelines/), so the wheel builds there."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Pulumi.yaml", "pyproject.toml"):
-        shutil.copy(ROOT / name, dest / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("pipelines", "stacks"):
-        shutil.copytree(ROOT / name, dest / name, ignore=ignore)
-    return dest
-
-
 @pytest.fixture(scope="session")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(project_copy: Callable[[Mapping[str, str]], Path]) -> Path:
     """A copy of the project with the extra AWS stacks."""
-    root = copy_project(tmp_path_factory.mktemp("aws") / "project")
-    for stack, text in EXTRA_STACKS.items():
-        (root / "stacks" / f"Pulumi.{stack}.yaml").write_text(text)
-    return root
+    return project_copy(EXTRA_STACKS)
 
 
 @pytest.fixture(scope="session")
-def captured(project: Path) -> Callable[[str], Capture]:
-    """The capture of a stack, evaluated once per session (each evaluation resets the SDK's state)."""
-    cache: dict[str, Capture] = {}
-
-    def get(stack: str) -> Capture:
-        if stack not in cache:
-            cache[stack] = capture(load_stack(stack, project_dir=project), project)
-        return cache[stack]
-
-    return get
+def captured(captured: Callable[..., Capture], project: Path) -> Callable[[str], Capture]:
+    """The capture of a stack of that copy, evaluated once per session (the root fixture's cache)."""
+    return lambda stack: captured(stack, project)
 
 
 def free_port() -> int:
