@@ -12,6 +12,7 @@ from pipelines.lineage import git_commit, lineage_tags, package_info
 
 
 def test_package_hash_is_computed_like_the_wheel_builder_does() -> None:
+    package_info.cache_clear()  # computed now, next to the builder's hash (other sessions may edit the tree)
     info = package_info()
     assert not info.installed  # the tests import the source tree
     assert info.content_hash == content_hash(PROJECT)

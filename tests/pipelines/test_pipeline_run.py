@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pipeline_helpers import DATASET, PROJECT
+from pipeline_helpers import DATASET
 
 from pipelines import registry, steps
 from pipelines.__main__ import main
 from pipelines.data import read_dataset
 from pipelines.demo import demo_frame
+from pipelines.lineage import package_info
 from pipelines.pipeline import DATA_PROFILE, GATES_ARTIFACT, REFERENCE_PROFILE, VALIDATION_ARTIFACT
 
 
@@ -31,8 +32,6 @@ def _artifacts(client, run_id: str, path: str = "") -> set[str]:
 def test_run_registers_a_champion_with_full_lineage(make_config, client_for, monkeypatch) -> None:
     import mlflow
 
-    from infra.packaging import content_hash
-
     monkeypatch.setenv("SHIPYARD_GIT_COMMIT", "0123456789abcdef0123456789abcdef01234567")
     config = make_config()
     result = steps.run(config)
@@ -45,8 +44,9 @@ def test_run_registers_a_champion_with_full_lineage(make_config, client_for, mon
     version = client.get_model_version("churn", "1")
     tags = version.tags
     assert tags["git.commit"] == "0123456789abcdef0123456789abcdef01234567"
-    assert tags["package.hash"] == content_hash(PROJECT)
-    assert tags["package.version"] == f"0.1.0+{content_hash(PROJECT)[:12]}"
+    # the running package's hash (test_lineage checks it is the wheel builder's hash of the same tree)
+    assert tags["package.hash"] == package_info().content_hash
+    assert tags["package.version"] == f"0.1.0+{package_info().content_hash[:12]}"
     assert tags["dataset.uri"] == DATASET
     assert tags["dataset.hash"] == read_dataset(DATASET).content_hash
     assert tags["dataset.rows"] == "2000"
