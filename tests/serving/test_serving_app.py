@@ -180,7 +180,10 @@ def test_no_champion_yet_is_503_not_500(registry):
     settings = Settings(registry.tracking_uri, "unknown-model", poll_seconds=3600)
     with TestClient(create_app(ModelServer(settings))) as client:
         assert client.get("/ping").status_code == 503
-        health = client.get("/health")
+        deadline = time.monotonic() + 60
+        while (health := client.get("/health")).json()["last_error"] is None:  # the first check runs in a thread
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         assert health.status_code == 503 and "does not exist" in health.json()["last_error"]
         response = client.post("/invocations", json={"inputs": {"a": [1]}})
         assert response.status_code == 503 and "no model loaded" in response.json()["message"]
