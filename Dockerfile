@@ -29,6 +29,8 @@ RUN python -m pip install --no-cache-dir \
         "fsspec>=2024.6" \
         "starlette>=0.40" \
         "uvicorn>=0.30" \
+        "uvloop>=0.19" \
+        "httptools>=0.6" \
         "orjson>=3.10"
 
 # uid/gid 10001: what every pod's securityContext asks for (runAsNonRoot, runAsUser 10001).
