@@ -132,7 +132,6 @@ def _engine_log() -> Iterator[_EngineLog]:
     try:
         yield handler
     finally:
-        gc.collect()  # futures of a failed program report "exception never retrieved" when collected
         root.removeHandler(handler)
         root.setLevel(previous)
 
@@ -152,6 +151,7 @@ def build_plan(stack: str | None, config: Path | None = None, project_dir: Path 
             cause = root_cause(exc)
             if isinstance(cause, SpecError):
                 raise cause from None
+            gc.collect()  # the failed program's futures report "exception never retrieved" here, not on the terminal
             raise PlanError(loaded.stack, exc, log.messages(logging.ERROR)) from None
     resources = [r.to_json() for r in captured.resources]
     spec = loaded.spec

@@ -11,6 +11,7 @@ Markers: the plan writes a Pulumi secret as '[secret]' and a value not known bef
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -149,7 +150,7 @@ def is_marker(value: Any) -> bool:
 def _json_document(value: str) -> Any:
     """A string input that holds JSON (ECS container definitions, a run config), parsed; else None."""
     text = value.lstrip()
-    if not text.startswith(("{", "[")):
+    if text[:1] not in ("{", "["):
         return None
     try:
         return json.loads(text)
@@ -188,6 +189,7 @@ def key_words(key: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(key)]
 
 
+@functools.lru_cache(maxsize=4096)
 def looks_secret(key: str) -> bool:
     """Whether a key (a property, a map key or an environment variable name) names a secret value."""
     words = key_words(key)
@@ -201,38 +203,51 @@ def _plaintext(value: Any) -> bool:
             and not _ENV_REFERENCE.match(value))
 
 
-def _leaves(node: Any, path: str = "", key: str = "") -> Iterator[tuple[str, str, Any]]:
-    """(path, key, value) of every leaf; a `{name, value}` pair (an environment list entry) is `name: value`.
+def _check_leaf(key: str, value: Any, trail: list[str], found: list[str]) -> None:
+    if not isinstance(value, str) or not value:
+        return
+    if looks_secret(key) and _plaintext(value):
+        found.append(f"{''.join(trail).lstrip('.')}: a plaintext value under a secret-looking key")
+    elif "://" in value and "@" in value:
+        match = _CREDENTIALS_IN_URL.search(value)
+        if match and _plaintext(match.group(1)):
+            found.append(f"{''.join(trail).lstrip('.')}: a URL with a plaintext password")
 
-    Strings holding JSON documents are walked too, so a secret inside an ECS container definition is seen.
-    """
+
+def _visit(node: Any, key: str, trail: list[str], found: list[str]) -> None:
+    """Check every leaf under `node`; `trail` holds the path segments to it ('.key', '[i]', '(NAME)')."""
     if isinstance(node, str):
         document = _json_document(node)
-        yield from _leaves(document, path, key) if document is not None else [(path, key, node)]
+        if document is None:
+            _check_leaf(key, node, trail, found)
+        else:
+            _visit(document, key, trail, found)
     elif isinstance(node, Mapping):
         pair = isinstance(node.get("name"), str) and isinstance(node.get("value"), str)
-        if pair:
-            yield from _leaves(node["value"], f"{path}({node['name']})", node["name"])
+        if pair:  # an environment list entry: `name` is the key of `value`
+            trail.append(f"({node['name']})")
+            _visit(node["value"], node["name"], trail, found)
+            trail.pop()
         for name, value in node.items():
             if not (pair and name in ("name", "value")):
-                yield from _leaves(value, f"{path}.{name}" if path else str(name), str(name))
+                trail.append(f".{name}")
+                _visit(value, str(name), trail, found)
+                trail.pop()
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            yield from _leaves(value, f"{path}[{i}]", key)
-    else:
-        yield path, key, node
+            trail.append(f"[{i}]")
+            _visit(value, key, trail, found)
+            trail.pop()
 
 
 def plaintext_secrets(node: Any) -> list[str]:
-    """Paths in `node` holding a plaintext secret: under a secret-looking key, or credentials inside a URL."""
-    found = []
-    for path, key, value in _leaves(node):
-        if looks_secret(key) and _plaintext(value):
-            found.append(f"{path}: a plaintext value under a secret-looking key")
-        elif isinstance(value, str):
-            match = _CREDENTIALS_IN_URL.search(value)
-            if match and _plaintext(match.group(1)):
-                found.append(f"{path}: a URL with a plaintext password")
+    """Paths in `node` holding a plaintext secret: under a secret-looking key, or credentials inside a URL.
+
+    A `{name, value}` pair (an environment list entry) counts as `name: value`; strings holding JSON
+    documents are walked too, so a secret inside an ECS container definition is seen.
+    """
+    found: list[str] = []
+    _visit(node, "", [], found)
     return found
 
 
