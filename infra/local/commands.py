@@ -48,6 +48,20 @@ def _emit(args: argparse.Namespace, platform: LocalPlatform, document: dict[str,
         print(json.dumps({"ok": True, **document, "steps": platform.reporter.as_json()}, indent=2, default=str))
 
 
+def example_request(platform: LocalPlatform, name: str, rows: int = 5) -> Path | None:
+    """A small CSV of rows shaped like a demo model's traffic, written once under the state directory."""
+    from pipelines.demo import demo_traffic, is_demo
+
+    uri = platform.model(name).pipeline.dataset_uri
+    if not is_demo(uri):
+        return None
+    path = platform.layout.root / "examples" / f"{name}.csv"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        demo_traffic(uri, rows=rows).to_csv(path, index=False)
+    return path
+
+
 def up(args: argparse.Namespace) -> int:
     """Bring the local platform up (idempotent), then print where everything is."""
     def body() -> int:
@@ -62,7 +76,8 @@ def up(args: argparse.Namespace) -> int:
                      for name, url in result["endpoints"].items()]
             table(f"shipyard local platform ({platform.stack})", ["component", "url", "version", ""], rows)
             first = next(iter(result["endpoints"]))
-            print(f"\nTry it:  shipyard predict --stack {platform.stack} --model {first} FILE.csv\n"
+            example = example_request(platform, first) or Path("FILE.csv")
+            print(f"\nTry it:  shipyard predict --stack {platform.stack} --model {first} {example}\n"
                   f"Drift:   shipyard drift --stack {platform.stack} --model {first} --shift 1.0\n"
                   f"State and logs: {result['state_dir']}")
         return 0
