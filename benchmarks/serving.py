@@ -141,27 +141,6 @@ def _platform_pids(state_dir: Path) -> list[int]:
             for pid in group_members(record.pid)]
 
 
-def _copy_project(target: Path) -> Path:
-    target.mkdir()
-    for name in ("Pulumi.yaml", "pyproject.toml"):
-        shutil.copy2(PROJECT / name, target / name)
-    for name in ("stacks", "pipelines"):
-        shutil.copytree(PROJECT / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-    relax_latency_gate(target / "stacks" / "shipyard.yaml")
-    return target
-
-
-def relax_latency_gate(shared_spec: Path) -> None:
-    """The pipelines' model-validation gate times single-row predictions; on a busy 2-core machine the demo
-    model can miss the default limit, so the copy gives it room: this run is about the platform, not speed."""
-    import yaml
-
-    spec = yaml.safe_load(shared_spec.read_text())
-    for model in spec["models"]:
-        model.setdefault("pipeline", {}).setdefault("gates", {})["max_latency_ms"] = 1000.0
-    shared_spec.write_text(yaml.safe_dump(spec, sort_keys=False))
-
-
 def _bodies(rows: int, count: int, seed: int) -> list[bytes]:
     import math
 
@@ -193,6 +172,7 @@ def _row(name: str, figures: dict[str, float]) -> str:
 # ---------------------------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> int:
+    from infra.local.layout import copy_project
     from infra.local.procs import free_port, port_is_free, wait_until
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -200,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="shipyard-bench-"))
-    project = _copy_project(work / "project")
+    project = copy_project(PROJECT, work / "project")
     state_dir = project / ".shipyard" / "local" / "local"
     base = next(p for p in range(18500, 19500, 10) if port_is_free(p) and port_is_free(p + 1))
     env = {k: v for k, v in os.environ.items() if k != "SHIPYARD_STATE_DIR"}

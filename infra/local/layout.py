@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -235,3 +236,18 @@ def training_command(layout: Layout, model: ModelSpec, tracking_uri: str, wait_s
 def digest(document: Any) -> str:
     """A short stable hash of a JSON-able document."""
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: What `up` reads of a project: a copy of these is a project of its own (tests, benchmarks).
+PROJECT_FILES = ("Pulumi.yaml", "pyproject.toml")
+PROJECT_DIRS = ("stacks", "pipelines")
+
+
+def copy_project(source: Path, target: Path) -> Path:
+    """Copy the files `up` reads from `source` to a new directory `target`, so a run sees one fixed tree."""
+    target.mkdir()
+    for name in PROJECT_FILES:
+        shutil.copy2(source / name, target / name)
+    for name in PROJECT_DIRS:
+        shutil.copytree(source / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
