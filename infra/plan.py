@@ -220,7 +220,7 @@ def command(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(plan.to_json(), indent=2))
+        print(json.dumps(plan.to_json()))
         for warning in plan.warnings:
             print(f"logged by the program: {warning}", file=sys.stderr)
     else:
