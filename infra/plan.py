@@ -91,14 +91,16 @@ def _exception_text(error: BaseException) -> str:
     from pulumi import RunError  # a RunError's message is already meant for people
 
     text = str(error).strip()
-    return text if isinstance(error, RunError) and text else f"{type(error).__name__}: {text}".rstrip(": ")
+    if isinstance(error, RunError) and text:
+        return f"reported: {text}"
+    return f"raised {type(error).__name__}: {text}".rstrip(": ")
 
 
 def describe_failure(stack: str, error: BaseException, engine_errors: list[str]) -> str:
     """One paragraph: which stack, what was raised, where in infra/, and what the engine logged."""
     cause = root_cause(error)
     where = infra_frame(cause) or infra_frame(error)
-    text = f"plan of stack {stack!r} failed: the Pulumi program raised {_exception_text(cause)}"
+    text = f"plan of stack {stack!r} failed: the Pulumi program {_exception_text(cause)}"
     if where:
         text += f" (at {where})"
     if engine_errors:
@@ -110,7 +112,7 @@ class _EngineLog(logging.Handler):
     """Collects what the program logged through the mock engine (`pulumi.log.*` goes to the root logger)."""
 
     def __init__(self) -> None:
-        super().__init__(logging.INFO)
+        super().__init__(logging.WARNING)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -128,7 +130,7 @@ def _engine_log() -> Iterator[_EngineLog]:
     handler = _EngineLog()
     previous = root.level
     root.addHandler(handler)
-    root.setLevel(min(previous, logging.INFO))
+    root.setLevel(min(previous, logging.WARNING))
     try:
         yield handler
     finally:

@@ -83,8 +83,8 @@ def test_a_mandatory_violation_exits_1_and_is_in_the_json(
 
 
 @pytest.mark.parametrize(("mode", "expected"), [
-    ("raise-in-infra", ["ValueError: registry.database.external_url: a reference", "(at infra/secrets.py:"]),
-    ("log-error", ["declaring the fake platform failed", "Logged: the fake cluster refused the namespace"]),
+    ("raise-in-infra", ["raised ValueError: registry.database.external_url: a reference", "(at infra/secrets.py:"]),
+    ("log-error", ["reported: declaring the fake platform failed", "Logged: the fake cluster refused the namespace"]),
     ("apply-error", ["KeyError:", "no such key 'mlflow'"]),
 ])
 def test_a_failing_program_is_one_located_paragraph_then_the_next_plan_works(
@@ -93,7 +93,7 @@ def test_a_failing_program_is_one_located_paragraph_then_the_next_plan_works(
     captured = capsys.readouterr()
     assert captured.out == ""
     message = captured.err.strip()
-    assert message.startswith(f"error: plan of stack 'fake-{mode}' failed: the Pulumi program raised ")
+    assert message.startswith(f"error: plan of stack 'fake-{mode}' failed: the Pulumi program ")
     assert "\n" not in message and "Traceback" not in message
     for part in expected:
         assert part in message
