@@ -6,10 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from k8s_helpers import copy_project
+from k8s_helpers import copy_project, run_capture
 
-from infra.plan_capture import Capture, capture
-from infra.stackfile import load_stack
+from infra.plan_capture import Capture
 
 #: A stack exercising the other branches: external database and S3 from Pulumi secrets, a public endpoint,
 #: GPU spot training, a remote dataset, a dashboard.
@@ -62,11 +61,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "stacks" / "Pulumi.k8s-edge.yaml").write_text(EDGE_STACK)
     (root / "stacks" / "Pulumi.k8s-refs.yaml").write_text(REFS_STACK)
     return root
-
-
-def run_capture(project: Path, stack: str) -> Capture:
-    """One fresh evaluation of the program for `stack` of `project`."""
-    return capture(load_stack(stack, project_dir=project), project)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from infra.plan_capture import Capture, CapturedResource
+from infra.plan_capture import Capture, CapturedResource, capture
+from infra.stackfile import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_GROUPS = ("kubernetes:monitoring.coreos.com/",)
@@ -104,3 +105,8 @@ def pod_specs(capture: Capture) -> Iterator[tuple[str, dict[str, Any], dict[str,
 def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
     """Init containers and containers of a pod spec."""
     return [*pod.get("initContainers", []), *pod["containers"]]
+
+
+def run_capture(project: Path, stack: str) -> Capture:
+    """One fresh evaluation of the program for `stack` of `project`."""
+    return capture(load_stack(stack, project_dir=project), project)

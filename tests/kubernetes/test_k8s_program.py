@@ -9,8 +9,17 @@ import re
 from typing import Any
 
 import pytest
-from conftest import run_capture
-from k8s_helpers import containers, copy_project, kube_objects, manifest, named, of_kind, pod_specs, resource
+from k8s_helpers import (
+    containers,
+    copy_project,
+    kube_objects,
+    manifest,
+    named,
+    of_kind,
+    pod_specs,
+    resource,
+    run_capture,
+)
 
 from infra.packaging import build_wheel
 from infra.stackfile import load_stack
