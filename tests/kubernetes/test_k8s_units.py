@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -251,18 +252,38 @@ def test_replica_bounds_and_disruption_budget_keep_the_floor() -> None:
 
 
 def test_ingress_strips_the_model_prefix_on_nginx_and_restricts_sources() -> None:
-    path, path_type, annotations = ingress_rule("churn", "nginx", ["10.0.0.0/8"])
+    path, path_type, annotations = ingress_rule("churn", ["10.0.0.0/8", "192.168.0.0/16"])
     assert path.startswith("/churn") and path_type == "ImplementationSpecific"
-    assert annotations["nginx.ingress.kubernetes.io/rewrite-target"] == "/$2"
-    assert annotations["nginx.ingress.kubernetes.io/whitelist-source-range"] == "10.0.0.0/8"
-    assert ingress_rule("churn", "traefik", []) == ("/churn", "Prefix", {})
+    assert re.sub(path, annotations["nginx.ingress.kubernetes.io/rewrite-target"].replace("$", "\\"),
+                  "/churn/invocations") == "/invocations"
+    assert annotations["nginx.ingress.kubernetes.io/whitelist-source-range"] == "10.0.0.0/8,192.168.0.0/16"
+    assert "nginx.ingress.kubernetes.io/whitelist-source-range" not in ingress_rule("churn", [])[2]
 
 
 def test_unsupported_settings_are_refused_with_their_key() -> None:
     with pytest.raises(ValueError, match=r"models\[0\]\.serving\.auth"):
         check_supported(make_spec(models=[{"name": "a", "serving": {"auth": "iam"}}]))
-    with pytest.raises(ValueError, match="ingress_class"):
-        check_supported(make_spec(models=[{"name": "a", "serving": {"public": True}}]))
+    with pytest.raises(ValueError, match=r"models\[0\]\.serving\.public: needs kubernetes\.ingress_class"):
+        check_supported(make_spec(models=[{"name": "a", "serving": {"public": True, "auth": "api_key"}}]))
+
+
+@pytest.mark.parametrize("ingress_class", ["traefik", "haproxy"])
+def test_a_public_endpoint_needs_the_ingress_class_whose_rewrite_and_sources_are_set(ingress_class: str) -> None:
+    spec = make_spec(kubernetes={"ingress_class": ingress_class}, networking={"allowed_cidrs": ["10.0.0.0/8"]},
+                     models=[{"name": "a"}, {"name": "b", "serving": {"public": True, "auth": "api_key"}}])
+    with pytest.raises(ValueError, match=r"models\[1\]\.serving\.public: .*allowed_cidrs"):
+        check_supported(spec)
+
+
+def test_a_public_endpoint_is_never_open_to_anyone_without_authentication() -> None:
+    open_spec = make_spec(kubernetes={"ingress_class": "nginx"},
+                          models=[{"name": "a", "serving": {"public": True, "auth": "none"}}])
+    with pytest.raises(ValueError, match=r"models\[0\]\.serving\.public: .*open to anyone"):
+        check_supported(open_spec)
+    for accepted in ({"models": [{"name": "a", "serving": {"public": True, "auth": "api_key"}}]},
+                     {"models": [{"name": "a", "serving": {"public": True}}],
+                      "networking": {"allowed_cidrs": ["10.0.0.0/8"]}}):
+        assert check_supported(make_spec(kubernetes={"ingress_class": "nginx"}, **accepted)) is None
 
 
 # ------------------------------------------------------------------------------------------------ monitoring

@@ -21,7 +21,7 @@ from infra.targets.kubernetes import layout
 from infra.targets.kubernetes.monitoring import KubernetesMonitoring
 from infra.targets.kubernetes.platform import declare_platform
 from infra.targets.kubernetes.registry import KubernetesRegistry, uses_s3
-from infra.targets.kubernetes.serving import KubernetesServing
+from infra.targets.kubernetes.serving import PUBLIC_INGRESS_CLASSES, KubernetesServing
 from infra.targets.kubernetes.training import KubernetesTraining
 
 
@@ -30,9 +30,24 @@ def check_supported(spec: PlatformSpec) -> None:
     for i, model in enumerate(spec.models):
         if model.serving.auth == "iam":
             raise ValueError(f"models[{i}].serving.auth: 'iam' is not available on Kubernetes; use 'api_key'")
-        if model.serving.public and not spec.k8s.ingress_class:
-            raise ValueError(f"models[{i}].serving.public: needs kubernetes.ingress_class")
+        if model.serving.public:
+            check_public(spec, f"models[{i}].serving.public", model.serving.auth)
     uses_s3(spec)
+
+
+def check_public(spec: PlatformSpec, key: str, auth: str) -> None:
+    """Refuse a public endpoint that would not be what the spec says: one on an ingress class whose prefix
+    rewrite and source ranges this target does not configure, or one open to anyone without authentication."""
+    ingress_class = spec.k8s.ingress_class
+    if ingress_class not in PUBLIC_INGRESS_CLASSES:
+        raise ValueError(
+            f"{key}: needs kubernetes.ingress_class {' or '.join(map(repr, PUBLIC_INGRESS_CLASSES))} "
+            f"(got {ingress_class!r}); only there does this target strip the /<model> prefix and apply "
+            "networking.allowed_cidrs")
+    if auth == "none" and not spec.networking.allowed_cidrs:
+        raise ValueError(
+            f"{key}: an endpoint with serving.auth 'none' and no networking.allowed_cidrs would be open to "
+            "anyone; set serving.auth 'api_key' or list the clients in networking.allowed_cidrs")
 
 
 def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage) -> TargetResources:

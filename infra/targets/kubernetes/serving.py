@@ -65,19 +65,21 @@ def pdb_min_available(model: ModelSpec) -> int:
     return replica_bounds(model)[0]
 
 
-def ingress_rule(model: str, ingress_class: str, allowed_cidrs: list[str]) -> tuple[str, str, dict[str, str]]:
-    """(path, pathType, annotations) publishing a model under `/<model>/` with the prefix stripped.
+#: Ingress classes a public endpoint may use: those whose prefix rewrite and source ranges `ingress_rule` sets.
+PUBLIC_INGRESS_CLASSES: tuple[str, ...] = ("nginx",)
 
-    Prefix stripping is controller-specific: ingress-nginx is configured here; another controller needs its
-    own rewrite (e.g. a Traefik StripPrefix middleware) until it is added to this function.
+
+def ingress_rule(model: str, allowed_cidrs: list[str]) -> tuple[str, str, dict[str, str]]:
+    """(path, pathType, annotations) publishing a model under `/<model>/` on ingress-nginx, with the prefix
+    stripped (the server answers `/invocations`, not `/<model>/invocations`) and, when `allowed_cidrs` is set,
+    only those clients admitted. Another controller needs its own rewrite and source filter (e.g. Traefik
+    middlewares) here and in `PUBLIC_INGRESS_CLASSES`; `check_supported` refuses it until then.
     """
-    if ingress_class == "nginx":
-        annotations = {"nginx.ingress.kubernetes.io/use-regex": "true",
-                       "nginx.ingress.kubernetes.io/rewrite-target": "/$2"}
-        if allowed_cidrs:
-            annotations["nginx.ingress.kubernetes.io/whitelist-source-range"] = ",".join(allowed_cidrs)
-        return f"/{model}(/|$)(.*)", "ImplementationSpecific", annotations
-    return f"/{model}", "Prefix", {}
+    annotations = {"nginx.ingress.kubernetes.io/use-regex": "true",
+                   "nginx.ingress.kubernetes.io/rewrite-target": "/$2"}
+    if allowed_cidrs:
+        annotations["nginx.ingress.kubernetes.io/whitelist-source-range"] = ",".join(allowed_cidrs)
+    return f"/{model}(/|$)(.*)", "ImplementationSpecific", annotations
 
 
 class KubernetesServing(ServingEndpoint):
@@ -145,7 +147,7 @@ class KubernetesServing(ServingEndpoint):
                                         ingress_class)
         network_policy(ctx, f"{key}-serving-network", policy, workload, self.child)
         if ingress_class is not None:
-            path, path_type, annotations = ingress_rule(key, ingress_class, spec.networking.allowed_cidrs)
+            path, path_type, annotations = ingress_rule(key, spec.networking.allowed_cidrs)
             Ingress(f"{key}-serving", metadata=ctx.meta(app, workload, annotations), spec=IngressSpecArgs(
                 ingress_class_name=ingress_class,
                 rules=[IngressRuleArgs(http=HTTPIngressRuleValueArgs(paths=[HTTPIngressPathArgs(
