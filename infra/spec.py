@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from infra.cron import Cron
+
 SizeClass = Literal["small", "medium", "large", "gpu"]
 TargetName = Literal["local", "kubernetes", "aws", "gcp", "azure"]
 EnvironmentName = Literal["dev", "staging", "prod"]
@@ -33,11 +35,9 @@ METRICS: dict[Task, dict[str, bool]] = {
     "regression": {"rmse": False, "mae": False, "r2": True},
 }
 
-_CRON_FIELD = r"(\*|\d+|\d+-\d+|\*/\d+|\d+(,\d+)+|\d+-\d+/\d+)"
-_CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
-Cron = Annotated[str, Field(description="A five-field cron expression, e.g. '0 3 * * 0'.")]
+CronText = Annotated[str, Field(description="A five-field cron expression, e.g. '0 3 * * 0'.")]
 DnsName = Annotated[str, Field(min_length=1, max_length=40, description="Lowercase letters, digits and '-'.")]
 
 
@@ -48,9 +48,11 @@ class StrictModel(BaseModel):
 
 
 def _check_cron(value: str) -> str:
-    if not _CRON.match(value.strip()):
-        raise ValueError(f"{value!r} is not a five-field cron expression (e.g. '0 3 * * 0')")
-    return value.strip()
+    try:
+        Cron.parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid five-field cron expression (e.g. '0 3 * * 0'): {exc}") from None
+    return " ".join(value.split())
 
 
 def _check_dns(value: str) -> str:
@@ -110,7 +112,7 @@ class TrainingSpec(StrictModel):
     max_nodes: int = Field(2, ge=1, le=100)
     gpu_count: int = Field(0, ge=0, le=8, validate_default=True, description="GPUs per node; needs size 'gpu'.")
     spot: bool = Field(True, description="Use spot / preemptible capacity.")
-    schedule: Cron = Field("0 3 * * 0", description="Continuous-training schedule.")
+    schedule: CronText = Field("0 3 * * 0", description="Continuous-training schedule.")
     time_limit_minutes: int = Field(120, ge=5, le=24 * 60)
 
     @field_validator("schedule")
@@ -141,7 +143,7 @@ class DatabaseSpec(StrictModel):
     """The registry's backend database (PostgreSQL on every cloud target)."""
 
     size: SizeClass = "small"
-    storage_gb: int = Field(20, ge=10, le=4096)
+    storage_gb: int = Field(20, ge=20, le=4096)
     high_availability: bool = False
     backup_retention_days: int = Field(1, ge=0, le=35)
     external_url: Secret | None = Field(None, description="Use an existing database (a SQLAlchemy URL) instead.")
@@ -173,8 +175,15 @@ class SearchSpec(StrictModel):
     folds: int = Field(3, ge=2, le=10)
 
 
+#: Gates a model gets when its spec names none, by task (`pipelines.config` applies the same table).
+DEFAULT_GATES: dict[Task, dict[str, Any]] = {
+    "classification": {"primary_metric": "roc_auc", "minimum": {"roc_auc": 0.7}},
+    "regression": {"primary_metric": "r2", "minimum": {}},
+}
+
+
 class GateSpec(StrictModel):
-    """Quality gates a challenger must pass before it becomes champion."""
+    """Quality gates a challenger must pass before it becomes champion (defaults per task: DEFAULT_GATES)."""
 
     primary_metric: str = "roc_auc"
     minimum: dict[str, float] = Field(default_factory=lambda: {"roc_auc": 0.7})
@@ -195,6 +204,17 @@ class PipelineSpec(StrictModel):
     test_size: float = Field(0.2, gt=0.0, lt=0.9)
     seed: int = 42
     gates: GateSpec = Field(default_factory=GateSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_gate_defaults(cls, data: Any) -> Any:
+        """Fill the gates' primary metric and minimum from the task's defaults when the spec leaves them out."""
+        if isinstance(data, dict):
+            defaults = DEFAULT_GATES.get(data.get("task", "classification"))
+            gates = data.get("gates", {})
+            if defaults is not None and isinstance(gates, dict):
+                data = {**data, "gates": {**defaults, **gates}}
+        return data
 
     @field_validator("estimator")
     @classmethod
@@ -271,7 +291,7 @@ class AlertSpec(StrictModel):
 class MonitoringSpec(StrictModel):
     """Drift and quality monitoring for one model, and what it triggers."""
 
-    schedule: Cron = "0 * * * *"
+    schedule: CronText = "0 * * * *"
     window_hours: int = Field(24, ge=1, le=24 * 30)
     covariate_threshold: float = Field(0.2, gt=0, description="PSI above which a feature has drifted.")
     prior_threshold: float = Field(0.1, gt=0, description="PSI of predictions (or labels) that counts as prior shift.")
@@ -298,6 +318,17 @@ class ModelSpec(StrictModel):
     @classmethod
     def _name(cls, value: str) -> str:
         return _check_dns(value)
+
+    @field_validator("monitoring")
+    @classmethod
+    def _quality_metrics(cls, value: MonitoringSpec, info: ValidationInfo) -> MonitoringSpec:
+        pipeline = info.data.get("pipeline")
+        if pipeline is not None:
+            known = METRICS[pipeline.task]
+            for metric in value.min_quality:
+                if metric not in known:
+                    raise ValueError(f"min_quality.{metric}: not a {pipeline.task} metric {sorted(known)}")
+        return value
 
     @property
     def registered_model(self) -> str:
@@ -353,6 +384,15 @@ class PlatformSpec(StrictModel):
     @classmethod
     def _name(cls, value: str) -> str:
         return _check_dns(value)
+
+    @field_validator("target")
+    @classmethod
+    def _available(cls, value: str) -> str:
+        from infra.targets import TARGETS
+
+        if value not in TARGETS:
+            raise ValueError(f"target {value!r} is planned but not available yet; available: {sorted(TARGETS)}")
+        return value
 
     @field_validator("region")
     @classmethod

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.local.cron import Cron
+from infra.cron import Cron
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
 import yaml
 
 from infra.stackfile import PROJECT, SHARED_SPEC
@@ -66,11 +65,5 @@ def stacks_by_target(project: Path) -> dict[str, list[str]]:
 
 
 def target_module(target: str) -> ModuleType:
-    """The target's module; skips the calling test when that module has not landed yet."""
-    dotted = TARGETS[target]
-    try:
-        return importlib.import_module(dotted)
-    except ModuleNotFoundError as exc:
-        if exc.name and (dotted == exc.name or dotted.startswith(f"{exc.name}.")):
-            pytest.skip(f"target {target!r}: its module {dotted} has not landed yet ({exc})")
-        raise
+    """The target's module (every registered target must import: a missing one fails the test)."""
+    return importlib.import_module(TARGETS[target])

@@ -89,6 +89,14 @@ def model(**sections: Any) -> dict[str, Any]:
         (model(serving={"target_cpu_utilization": 5}), "models[0].serving.target_cpu_utilization",
          "greater than or equal to 10"),
         ({"models": [{"name": "a"}]}, "target", "is required"),
+        ({**MINIMAL, "target": "gcp", "region": "europe-west1"}, "target", "not available yet"),
+        ({**MINIMAL, "training": {"schedule": "99 25 * * *"}}, "training.schedule", "'99' is outside 0-59"),
+        ({**MINIMAL, "training": {"schedule": "*/0 * * * *"}}, "training.schedule", "step must be >= 1"),
+        (model(pipeline={"task": "regression", "estimator": "ridge", "target_column": "y"},
+               monitoring={"min_quality": {"roc_auc": 0.8}}), "models[0].monitoring.min_quality.roc_auc",
+         "not a regression metric"),
+        ({**MINIMAL, "registry": {"database": {"storage_gb": 10}}}, "registry.database.storage_gb",
+         "greater than or equal to 20"),
     ],
 )
 def test_each_rule_names_its_key_path(tmp_path: Path, config: dict[str, Any], path: str, fragment: str) -> None:
@@ -207,3 +215,16 @@ def test_pulumi_secrets_belong_in_the_stack_file(tmp_path: Path) -> None:
 def test_committed_schema_is_current() -> None:
     committed = json.loads((ROOT / "stacks" / "stack.schema.json").read_text())
     assert committed == stack_file_schema(), "regenerate: shipyard schema > stacks/stack.schema.json"
+
+
+def test_a_regression_model_gets_regression_gates_that_the_pipelines_accept() -> None:
+    from infra.runconfig import pipeline_config
+    from pipelines.config import from_dict
+
+    merged = with_defaults({}, model(pipeline={"task": "regression", "estimator": "ridge", "target_column": "y"}))
+    spec = PlatformSpec.model_validate(merged)
+    gates = spec.models[0].pipeline.gates
+    assert gates.primary_metric == "r2" and "roc_auc" not in gates.minimum
+    document = pipeline_config(spec, spec.models[0], tracking_uri="http://127.0.0.1:5000", inference_log_uri="/tmp/i",
+                               reports_uri="/tmp/r", sinks=["stdout"], retrain="none")
+    assert from_dict(document).gates.primary_metric == "r2"
