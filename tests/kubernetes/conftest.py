@@ -11,7 +11,8 @@ from k8s_helpers import copy_project, run_capture
 from infra.plan_capture import Capture
 
 #: A stack exercising the other branches: external database and S3 from Pulumi secrets, a public endpoint,
-#: GPU spot training, a remote dataset, a dashboard.
+#: GPU spot training (and the `gpu` class on MLflow and serving, which must not request GPUs), a remote dataset,
+#: a dashboard.
 EDGE_STACK = """\
 config:
   shipyard:target: kubernetes
@@ -26,6 +27,7 @@ config:
   shipyard:training: {size: gpu, gpu_count: 2, spot: true}
   shipyard:registry:
     workers: 2
+    server_size: gpu
     database:
       external_url: {secure: v1:c2VjcmV0LWRhdGFiYXNlLXVybA==}
     artifacts:
@@ -35,7 +37,7 @@ config:
   shipyard:models:
     - name: churn
       pipeline: {dataset_uri: s3://datasets/churn.parquet}
-      serving: {public: true, auth: api_key, min_replicas: 0, max_replicas: 3}
+      serving: {public: true, auth: api_key, min_replicas: 0, max_replicas: 3, size: gpu}
       monitoring: {min_quality: {roc_auc: 0.8}}
 """
 

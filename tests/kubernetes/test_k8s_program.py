@@ -24,6 +24,7 @@ from k8s_helpers import (
 from infra.packaging import build_wheel
 from infra.stackfile import load_stack
 from infra.targets.kubernetes import layout
+from infra.targets.kubernetes.sizes import SIZES
 from pipelines.config import from_dict
 from pipelines.triggers import parse_trigger
 
@@ -250,6 +251,17 @@ def test_gpu_spot_training_requests_gpus_and_prefers_spot(captured) -> None:
     assert pod["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
     prod = named(captured("k8s-prod"), "CronJob", "churn-train")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert "affinity" not in prod and "tolerations" not in prod  # prod: on-demand capacity, no GPUs
+
+
+def test_only_training_requests_gpus(captured) -> None:
+    capture = captured("k8s-edge")  # training, MLflow and the endpoint all at size class `gpu`
+    workloads = [obj for kind in ("Deployment", "StatefulSet", "CronJob", "Job") for obj in of_kind(capture, kind)]
+    requesting = {obj["metadata"]["labels"]["app.kubernetes.io/component"] for obj in workloads
+                  if "nvidia.com/gpu" in json.dumps(obj["spec"])}
+    assert requesting == {"training"}
+    for name in ("mlflow", "churn-serving"):
+        limits = named(capture, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+        assert "nvidia.com/gpu" not in limits and limits["cpu"] == SIZES["large"].cpu_limit
 
 
 # ------------------------------------------------------------------------------------------------ serving

@@ -23,7 +23,7 @@ from infra.targets.kubernetes.registry import (
     postgres_uri,
 )
 from infra.targets.kubernetes.serving import ingress_rule, pdb_min_available, replica_bounds
-from infra.targets.kubernetes.sizes import GPU_RESOURCE, SIZES, resource_values
+from infra.targets.kubernetes.sizes import GPU_RESOURCE, SIZES, cpu_only, resource_values
 from infra.targets.kubernetes.training import run_config, wheel_payload
 from infra.targets.kubernetes.workload import SPOT_NODE_LABELS, SPOT_TAINTS, scheduling
 from pipelines.config import from_dict
@@ -57,6 +57,14 @@ def test_gpu_class_requests_gpus_and_the_count_overrides_it() -> None:
     assert requests[GPU_RESOURCE] == limits[GPU_RESOURCE] == "1"
     assert resource_values(SIZES["gpu"], gpus=4)[1][GPU_RESOURCE] == "4"
     assert GPU_RESOURCE not in resource_values(SIZES["medium"], gpus=0)[1]
+
+
+def test_cpu_only_services_read_the_gpu_class_as_large_and_never_request_gpus() -> None:
+    assert cpu_only("gpu") == SIZES["large"]
+    for name in SIZES:
+        requests, limits = resource_values(cpu_only(name))
+        assert GPU_RESOURCE not in requests and GPU_RESOURCE not in limits
+        assert name == "gpu" or cpu_only(name) == SIZES[name]
 
 
 # ------------------------------------------------------------------------------------------------ labels

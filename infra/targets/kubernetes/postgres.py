@@ -25,7 +25,7 @@ from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from infra.targets.kubernetes import layout, network
 from infra.targets.kubernetes.context import Context, network_policy, service, service_account, stateful
 from infra.targets.kubernetes.labels import Workload
-from infra.targets.kubernetes.sizes import resources
+from infra.targets.kubernetes.sizes import cpu_only, resources
 from infra.targets.kubernetes.workload import (
     container_security,
     empty_dir,
@@ -64,7 +64,7 @@ def declare_postgres(ctx: Context, password_secret: pulumi.Input[str], clients: 
              secret_env("POSTGRES_PASSWORD", password_secret, "password"),
              env("PGDATA", f"{PGDATA_MOUNT}/pgdata")],
         ports=[ContainerPortArgs(name="postgres", container_port=layout.POSTGRES_PORT)],
-        resources=resources(spec.registry.database.size),
+        resources=resources(cpu_only(spec.registry.database.size)),
         security_context=container_security(),
         volume_mounts=[mount("data", PGDATA_MOUNT), mount("run", "/var/run/postgresql"), mount("tmp", layout.TMP_DIR)],
         startup_probe=exec_probe(pg_isready(), period=5, failures=60),

@@ -41,7 +41,7 @@ from infra.targets.kubernetes.context import (
 )
 from infra.targets.kubernetes.labels import Workload
 from infra.targets.kubernetes.postgres import declare_postgres
-from infra.targets.kubernetes.sizes import STORAGE_GB, resources
+from infra.targets.kubernetes.sizes import STORAGE_GB, cpu_only, resources
 from infra.targets.kubernetes.workload import (
     claim_volume,
     container_security,
@@ -140,7 +140,7 @@ class KubernetesRegistry(ModelRegistry):
                 backend_env, *storage_env),
             env_from=env_from,
             ports=[ContainerPortArgs(name="http", container_port=layout.MLFLOW_PORT)],
-            resources=resources(spec.registry.server_size),
+            resources=resources(cpu_only(spec.registry.server_size)),
             security_context=container_security(),
             volume_mounts=mounts,
             startup_probe=http_probe("/health", "http", period=5, failures=60),

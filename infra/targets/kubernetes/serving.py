@@ -43,7 +43,7 @@ from infra.spec import ModelSpec, PlatformSpec
 from infra.targets.kubernetes import layout, network
 from infra.targets.kubernetes.context import Context, network_policy, secret, service, service_account
 from infra.targets.kubernetes.registry import KubernetesRegistry
-from infra.targets.kubernetes.sizes import resources
+from infra.targets.kubernetes.sizes import cpu_only, resources
 from infra.targets.kubernetes.training import KubernetesTraining
 from infra.targets.kubernetes.workload import http_probe, pipelines_pod, secret_env
 
@@ -105,7 +105,7 @@ class KubernetesServing(ServingEndpoint):
         pod = pipelines_pod(
             training.runtimes[key], "serve",
             service_account=account.metadata.apply(lambda m: m.name),
-            container_resources=resources(serving.size),
+            container_resources=resources(cpu_only(serving.size)),
             args=["--host", "0.0.0.0", "--port", str(layout.SERVING_PORT)],
             extra_env=extra_env,
             ports=[ContainerPortArgs(name="http", container_port=layout.SERVING_PORT)],

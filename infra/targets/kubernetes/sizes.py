@@ -1,4 +1,5 @@
 """Size classes on Kubernetes: the spec's `small`/`medium`/`large`/`gpu` as container requests and limits.
+Services that never use a GPU read `gpu` through `CPU_ONLY` (`cpu_only`); training asks for GPUs.
 
 Adding a size is one line in `SIZES`. Storage that the spec does not size is sized in `STORAGE_GB`.
 """
@@ -32,6 +33,10 @@ SIZES: dict[str, Size] = {
     "gpu": Size("4", "16Gi", "8", "32Gi", gpus=1),
 }
 
+#: Size class -> the class a service that never uses a GPU (PostgreSQL, MLflow, the model server) runs at:
+#: `gpu` there means "the biggest", as on AWS (RDS, Fargate); only training requests GPUs.
+CPU_ONLY: dict[str, str] = {"gpu": "large"}
+
 #: Sidecar-sized resources for helpers that only serve a file or install a wheel.
 TINY = Size("50m", "64Mi", "500m", "256Mi")
 
@@ -58,3 +63,8 @@ def resources(size_class: str | Size, gpus: int | None = None) -> ResourceRequir
     size = SIZES[size_class] if isinstance(size_class, str) else size_class
     requests, limits = resource_values(size, gpus)
     return ResourceRequirementsArgs(requests=requests, limits=limits)
+
+
+def cpu_only(size_class: str) -> Size:
+    """The size of a CPU-only service for a spec's size class (`CPU_ONLY`): never a GPU request."""
+    return SIZES[CPU_ONLY.get(size_class, size_class)]
