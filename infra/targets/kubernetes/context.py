@@ -1,5 +1,6 @@
 """What every Kubernetes component shares: the spec, the package, the namespace, and small declarators
-for the objects each workload has (ServiceAccount, Service, NetworkPolicy, PVC, Secret) with the house labels.
+for the objects each workload has (ServiceAccount, Service, NetworkPolicy, PVC, Secret, Job, CronJob) with the
+house labels.
 """
 
 from __future__ import annotations
@@ -8,9 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
+from pulumi_kubernetes.batch.v1 import CronJob, CronJobSpecArgs, JobSpecArgs, JobTemplateSpecArgs
 from pulumi_kubernetes.core.v1 import (
     PersistentVolumeClaim,
     PersistentVolumeClaimSpecArgs,
+    PodSpecArgs,
+    PodTemplateSpecArgs,
     Secret,
     Service,
     ServiceAccount,
@@ -104,6 +108,31 @@ def secret(ctx: Context, resource_name: str, name: str, workload: Workload,
     """An Opaque Secret; every value is wrapped as a Pulumi secret so it never shows in state or plans."""
     return Secret(resource_name, metadata=ctx.meta(name, workload), type="Opaque",
                   string_data={k: pulumi.Output.secret(v) for k, v in string_data.items()}, opts=opts)
+
+
+def job_spec(ctx: Context, workload: Workload, pod: PodSpecArgs, *, backoff_limit: int, deadline_seconds: int,
+             ttl_seconds: int | None) -> JobSpecArgs:
+    """A Job running `pod` once: at most `backoff_limit` retries, killed after `deadline_seconds`, deleted
+    `ttl_seconds` after it finishes (`None`: kept)."""
+    return JobSpecArgs(backoff_limit=backoff_limit, active_deadline_seconds=deadline_seconds,
+                       ttl_seconds_after_finished=ttl_seconds,
+                       template=PodTemplateSpecArgs(metadata=ctx.pod_meta(workload), spec=pod))
+
+
+def cron_job(ctx: Context, resource_name: str, name: str, workload: Workload, schedule: str, job: JobSpecArgs,
+             opts: pulumi.ResourceOptions, *, starting_deadline_seconds: int, successful_history: int) -> CronJob:
+    """A CronJob running `job` on `schedule` in UTC, never two runs at once; a run that cannot start within
+    `starting_deadline_seconds` of its time is skipped; the last `successful_history` successful and 3 failed
+    Jobs are kept for their logs."""
+    return CronJob(resource_name, metadata=ctx.meta(name, workload), spec=CronJobSpecArgs(
+        schedule=schedule,
+        time_zone="Etc/UTC",
+        concurrency_policy="Forbid",
+        starting_deadline_seconds=starting_deadline_seconds,
+        successful_jobs_history_limit=successful_history,
+        failed_jobs_history_limit=3,
+        job_template=JobTemplateSpecArgs(metadata=ObjectMetaArgs(labels=workload.labels), spec=job),
+    ), opts=opts)
 
 
 def stateful(opts: pulumi.ResourceOptions, spec: PlatformSpec) -> pulumi.ResourceOptions:

@@ -14,15 +14,21 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apps.v1 import Deployment, DeploymentSpecArgs
-from pulumi_kubernetes.batch.v1 import CronJob, CronJobSpecArgs, JobSpecArgs, JobTemplateSpecArgs
 from pulumi_kubernetes.core.v1 import ContainerArgs, ContainerPortArgs, PodTemplateSpecArgs
-from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs
 from pulumi_kubernetes.rbac.v1 import Role, RoleBinding, RoleRefArgs, SubjectArgs
 
 from infra.components import Monitoring
 from infra.spec import ModelSpec, PlatformSpec
 from infra.targets.kubernetes import layout, network, rbac
-from infra.targets.kubernetes.context import Context, network_policy, service, service_account
+from infra.targets.kubernetes.context import (
+    Context,
+    cron_job,
+    job_spec,
+    network_policy,
+    service,
+    service_account,
+)
 from infra.targets.kubernetes.labels import Workload
 from infra.targets.kubernetes.registry import KubernetesRegistry
 from infra.targets.kubernetes.serving import scrape_annotations
@@ -111,20 +117,10 @@ class KubernetesMonitoring(Monitoring):
         pod = pipelines_pod(training.runtimes[key], "monitor", service_account=account_name,
                             container_resources=resources(MONITOR_SIZE), data_volume=ctx.data_claim,
                             automount_token=retrains(model), restart_policy="Never")
-        CronJob(f"{key}-drift", metadata=ctx.meta(cronjob, monitor), spec=CronJobSpecArgs(
-            schedule=model.monitoring.schedule,
-            time_zone="Etc/UTC",
-            concurrency_policy="Forbid",
-            starting_deadline_seconds=600,
-            successful_jobs_history_limit=1,
-            failed_jobs_history_limit=3,
-            job_template=JobTemplateSpecArgs(metadata=ObjectMetaArgs(labels=monitor.labels), spec=JobSpecArgs(
-                backoff_limit=1,
-                active_deadline_seconds=MONITOR_DEADLINE_SECONDS,
-                ttl_seconds_after_finished=MONITOR_JOB_TTL_SECONDS,
-                template=PodTemplateSpecArgs(metadata=ctx.pod_meta(monitor), spec=pod),
-            )),
-        ), opts=self.child)
+        job = job_spec(ctx, monitor, pod, backoff_limit=1, deadline_seconds=MONITOR_DEADLINE_SECONDS,
+                       ttl_seconds=MONITOR_JOB_TTL_SECONDS)
+        cron_job(ctx, f"{key}-drift", cronjob, monitor, model.monitoring.schedule, job, self.child,
+                 starting_deadline_seconds=600, successful_history=1)
         policy = network.monitor_policy(cronjob, monitor.selector, network.pods(registry.workload.selector),
                                         retrains(model))
         network_policy(ctx, f"{key}-drift-network", policy, monitor, self.child)

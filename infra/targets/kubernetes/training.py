@@ -14,16 +14,15 @@ import base64
 import json
 
 import pulumi
-from pulumi_kubernetes.batch.v1 import CronJob, CronJobSpecArgs, Job, JobSpecArgs, JobTemplateSpecArgs
-from pulumi_kubernetes.core.v1 import ConfigMap, PodTemplateSpecArgs
-from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
+from pulumi_kubernetes.batch.v1 import Job, JobSpecArgs
+from pulumi_kubernetes.core.v1 import ConfigMap
 
 from infra.components import TrainingCluster
 from infra.packaging import PipelinePackage
 from infra.runconfig import pipeline_config
 from infra.spec import ModelSpec, PlatformSpec
 from infra.targets.kubernetes import layout, network
-from infra.targets.kubernetes.context import Context, network_policy, service_account
+from infra.targets.kubernetes.context import Context, cron_job, job_spec, network_policy, service_account
 from infra.targets.kubernetes.labels import Workload, component_selector
 from infra.targets.kubernetes.registry import KubernetesRegistry
 from infra.targets.kubernetes.sizes import resources
@@ -98,18 +97,9 @@ class KubernetesTraining(TrainingCluster):
                                        wheel_filename=package.filename,
                                        config_configmap=config.metadata.apply(lambda m: m.name), model=model.name)
             self.runtimes[model.name] = runtime
-            CronJob(f"{model.name}-train", metadata=ctx.meta(layout.train_cronjob(model.name), workload),
-                    spec=CronJobSpecArgs(
-                        schedule=spec.training.schedule,
-                        time_zone="Etc/UTC",
-                        concurrency_policy="Forbid",
-                        starting_deadline_seconds=3600,
-                        successful_jobs_history_limit=3,
-                        failed_jobs_history_limit=3,
-                        job_template=JobTemplateSpecArgs(
-                            metadata=ObjectMetaArgs(labels=workload.labels),
-                            spec=self._job_spec(ctx, runtime, workload, account_name, FINISHED_JOB_TTL_SECONDS)),
-                    ), opts=self.child)
+            cron_job(ctx, f"{model.name}-train", layout.train_cronjob(model.name), workload, spec.training.schedule,
+                     self._job_spec(ctx, runtime, workload, account_name, FINISHED_JOB_TTL_SECONDS), self.child,
+                     starting_deadline_seconds=3600, successful_history=3)
             pod_inputs = [spec.runtime_image, layout.wheel_configmap(package),
                           layout.config_configmap(model.name, document), spec.training.model_dump(mode="json")]
             # Pulumi waits for the initial Job to complete (up to the time limit), so `up` ends with a model.
@@ -132,9 +122,5 @@ class KubernetesTraining(TrainingCluster):
         pod = pipelines_pod(runtime, "run", service_account=account,
                             container_resources=resources(training.size, gpus=training.gpu_count),
                             restart_policy="Never", spot=training.spot, gpus=training.gpu_count)
-        return JobSpecArgs(
-            backoff_limit=BACKOFF_LIMIT,
-            active_deadline_seconds=time_limit_seconds(ctx.spec),
-            ttl_seconds_after_finished=ttl,
-            template=PodTemplateSpecArgs(metadata=ctx.pod_meta(workload), spec=pod),
-        )
+        return job_spec(ctx, workload, pod, backoff_limit=BACKOFF_LIMIT, deadline_seconds=time_limit_seconds(ctx.spec),
+                        ttl_seconds=ttl)
