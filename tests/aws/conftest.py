@@ -65,7 +65,20 @@ config:
       serving: {public: true}
 """
 
-EXTRA_STACKS = {"aws-edge": EDGE_STACK, "aws-extdb": EXTERNAL_DB_STACK, "aws-public": PUBLIC_STACK}
+#: The longest names a spec allows: a 40-character platform name, 'staging', a 40-character model name.
+LONG_NAME, LONG_MODEL = "p" * 20 + "-" + "q" * 19, "m" * 40
+LONG_STACK = f"""\
+config:
+  shipyard:target: aws
+  shipyard:name: {LONG_NAME}
+  shipyard:environment: staging
+  shipyard:region: us-east-1
+  shipyard:models:
+    - name: {LONG_MODEL}
+"""
+
+EXTRA_STACKS = {"aws-edge": EDGE_STACK, "aws-extdb": EXTERNAL_DB_STACK, "aws-public": PUBLIC_STACK,
+                "aws-long": LONG_STACK}
 
 
 @pytest.fixture(scope="session")

@@ -434,3 +434,73 @@ def test_dashboards_are_valid(captured) -> None:
     for board in of_type(captured("aws-prod"), "aws:cloudwatch/dashboard:Dashboard"):
         widgets = json.loads(board.inputs["dashboardBody"])["widgets"]
         assert widgets and all(w["properties"]["metrics"] for w in widgets)
+
+
+# ------------------------------------------------------------------------------------------------ names
+
+#: Where each named resource type keeps its physical name, and AWS's length limit of it.
+NAME_LIMITS = {
+    "aws:iam/role:Role": ("name", 64),
+    "aws:iam/rolePolicy:RolePolicy": ("name", 128),
+    "aws:s3/bucket:Bucket": ("bucket", 63),
+    "aws:sagemaker/model:Model": ("name", 63),
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": ("name", 63),
+    "aws:sagemaker/endpoint:Endpoint": ("name", 63),
+    "aws:sagemaker/pipeline:Pipeline": ("pipelineName", 256),
+    "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer": ("trackingServerName", 256),
+    "aws:scheduler/schedule:Schedule": ("name", 64),
+    "aws:cloudwatch/eventRule:EventRule": ("name", 64),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", 255),
+    "aws:cloudwatch/dashboard:Dashboard": ("dashboardName", 255),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", 512),
+    "aws:lb/loadBalancer:LoadBalancer": ("name", 32),
+    "aws:lb/targetGroup:TargetGroup": ("name", 32),
+    "aws:rds/instance:Instance": ("identifier", 63),
+    "aws:rds/subnetGroup:SubnetGroup": ("name", 255),
+    "aws:ecs/cluster:Cluster": ("name", 255),
+    "aws:ecs/service:Service": ("name", 255),
+    "aws:ecs/taskDefinition:TaskDefinition": ("family", 255),
+    "aws:ecr/repository:Repository": ("name", 256),
+    "aws:ec2/securityGroup:SecurityGroup": ("name", 255),
+    "aws:sns/topic:Topic": ("name", 256),
+    "aws:secretsmanager/secret:Secret": ("name", 512),
+    "aws:kms/alias:Alias": ("name", 256),
+    "aws:appautoscaling/policy:Policy": ("name", 255),
+}
+#: Types whose AWS identity carries no name derived from the spec (IDs, ARNs, or a parent's name).
+UNNAMED = {
+    "aws:appautoscaling/target:Target", "aws:cloudwatch/eventTarget:EventTarget", "aws:ec2/routeTable:RouteTable",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/subnet:Subnet", "aws:ec2/vpc:Vpc",
+    "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:ecr/lifecyclePolicy:LifecyclePolicy", "aws:kms/key:Key",
+    "aws:lb/listener:Listener", "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketObjectv2:BucketObjectv2", "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketPolicy:BucketPolicy", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketVersioning:BucketVersioning", "aws:secretsmanager/secretVersion:SecretVersion",
+    "aws:sns/topicSubscription:TopicSubscription", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+}
+
+
+@pytest.mark.parametrize("stack", ["aws-long", "aws-edge"])
+def test_names_fit_aws_limits(captured, project, stack: str) -> None:
+    """Explicit names within the limit; auto-named resources leave room for Pulumi's 8-character suffix."""
+    from infra.targets.aws.names import AUTONAME_SUFFIX
+
+    capture = captured(stack)
+    spec = spec_of(project, stack)
+    if stack == "aws-long":
+        assert len(spec.name) == 40 and len(spec.models[0].name) == 40
+    checked = 0
+    for resource in capture.resources:
+        if not resource.type.startswith("aws:") or resource.type in UNNAMED:
+            continue
+        assert resource.type in NAME_LIMITS, f"{resource.type}: add it to NAME_LIMITS or UNNAMED"
+        key, limit = NAME_LIMITS[resource.type]
+        given = resource.inputs.get(key)
+        length = len(given) if given else len(resource.name) + AUTONAME_SUFFIX
+        assert length <= limit, f"{resource.type} {resource.name}: {key} of {length} characters > {limit}"
+        checked += 1
+    assert checked >= 20
+    bucket = one(capture, BUCKET)
+    assert bucket.name == bucket.name.lower()

@@ -305,3 +305,16 @@ def test_sink_and_trigger_need_their_argument() -> None:
         adapters.CloudWatchSink()
     with pytest.raises(ValueError, match="needs a pipeline name"):
         adapters.SageMakerPipelineTrigger()
+
+
+def test_aws_name_shortens_stably_within_each_limit() -> None:
+    aws_name = names.aws_name
+    prefix, model = "p" * 40 + "-staging", "m" * 40
+    for kind, limit in names.LIMITS.items():
+        name = aws_name(prefix, model, "monitor-pipeline", kind=kind)
+        assert len(name) <= limit and name == aws_name(prefix, model, "monitor-pipeline", kind=kind)
+        logical = aws_name(prefix, model, "monitor-pipeline", kind=kind, autonamed=True)
+        assert len(logical) + names.AUTONAME_SUFFIX <= limit
+    assert aws_name("shop-dev", "churn") == "shop-dev-churn"  # short names are left alone
+    assert aws_name(prefix, model, "a", kind="alb") != aws_name(prefix, model, "b", kind="alb")  # hash keeps them apart
+    assert aws_name(prefix, model, kind="alb").startswith("pppp")

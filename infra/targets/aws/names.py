@@ -1,18 +1,28 @@
-"""Physical names for AWS resources whose names are part of their identity (endpoints, pipelines, alarms).
+"""Physical names for AWS resources, within the length limit of each kind of resource.
 
-AWS limits name lengths per service; a name that would be too long keeps its readable start and ends in
-a short hash of the whole, so it stays unique and stable.
+AWS limits name lengths per service, and a legal spec (a 40-character platform name, a 7-character
+environment, a 40-character model name) easily exceeds them. A name that would be too long keeps its
+readable start and ends in a short hash of the whole, so it stays unique and stable.
+
+Two uses: explicit names (`name=` of endpoints, alarms, schedules...), and the logical names of resources
+Pulumi auto-names (IAM roles, the SageMaker model and endpoint configuration, the bucket): Pulumi appends
+`AUTONAME_SUFFIX` characters to those, so `autonamed=True` leaves room for them.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-#: Name length limits of the services that get explicit names.
+#: Pulumi's auto-name is the logical name plus '-' and seven random hex digits.
+AUTONAME_SUFFIX = 8
+
+#: Longest physical name per kind of resource (AWS's API limits).
 LIMITS = {
     "alb": 32,
     "target_group": 32,
-    "sagemaker": 63,
+    "sagemaker": 63,        # models, endpoint configurations, endpoints (pipelines allow 256; we keep 63)
+    "s3_bucket": 63,
+    "iam_role": 64,
     "schedule": 64,
     "rule": 64,
     "rds": 63,
@@ -21,13 +31,17 @@ LIMITS = {
     "ecs": 255,
     "ecr": 256,
 }
+HASH_LENGTH = 8
 
 
-def aws_name(*parts: str, kind: str = "sagemaker") -> str:
-    """`parts` joined with '-', shortened to the limit of `kind` with a hash suffix when needed."""
+def aws_name(*parts: str, kind: str = "sagemaker", autonamed: bool = False) -> str:
+    """`parts` joined with '-', shortened to the limit of `kind` with a hash suffix when needed.
+
+    With `autonamed`, the result is a logical name Pulumi will extend by `AUTONAME_SUFFIX` characters.
+    """
     name = "-".join(p.strip("-") for p in parts if p)
-    limit = LIMITS[kind]
+    limit = LIMITS[kind] - (AUTONAME_SUFFIX if autonamed else 0)
     if len(name) <= limit:
         return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[:limit - 9].rstrip('-')}-{digest}"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:HASH_LENGTH]
+    return f"{name[:limit - HASH_LENGTH - 1].rstrip('-')}-{digest}"

@@ -113,7 +113,8 @@ class AwsModelRegistry(ModelRegistry):
 
     def _managed(self) -> None:
         spec, base = self.spec, self.base
-        role = aws_iam.Role(f"{spec.prefix}-mlflow-server", tags=spec.all_tags, opts=self.child,
+        role = aws_iam.Role(aws_name(spec.prefix, "mlflow-server", kind="iam_role", autonamed=True),
+                            tags=spec.all_tags, opts=self.child,
                             assume_role_policy=iam.to_json(iam.assume_role("sagemaker.amazonaws.com")))
         aws_iam.RolePolicy(f"{spec.prefix}-mlflow-server", role=role.id, opts=self.child, policy=iam.policy_json(
             lambda bucket, key: iam.document([
@@ -233,14 +234,16 @@ class AwsModelRegistry(ModelRegistry):
         logs = cloudwatch.LogGroup(f"{prefix}-mlflow", name=f"/shipyard/{prefix}/mlflow",
                                    retention_in_days=LOG_RETENTION_DAYS[spec.is_prod], kms_key_id=base.key.arn,
                                    tags=spec.all_tags, opts=self.child)
-        execution = aws_iam.Role(f"{prefix}-mlflow-execution", tags=spec.all_tags, opts=self.child,
+        execution = aws_iam.Role(aws_name(prefix, "mlflow-execution", kind="iam_role", autonamed=True),
+                                 tags=spec.all_tags, opts=self.child,
                                  assume_role_policy=iam.to_json(iam.assume_role("ecs-tasks.amazonaws.com")))
         aws_iam.RolePolicy(f"{prefix}-mlflow-execution", role=execution.id, opts=self.child, policy=iam.policy_json(
             lambda repo, log_arn, secret, key: iam.document([
                 *iam.ecr_pull(repo), iam.logs_write([log_arn]),
                 iam.read_secrets([secret]), iam.kms_use(key)]),
             base.repository_arn, logs.arn, secret_arn, base.key.arn))
-        task = aws_iam.Role(f"{prefix}-mlflow-task", tags=spec.all_tags, opts=self.child,
+        task = aws_iam.Role(aws_name(prefix, "mlflow-task", kind="iam_role", autonamed=True),
+                            tags=spec.all_tags, opts=self.child,
                             assume_role_policy=iam.to_json(iam.assume_role("ecs-tasks.amazonaws.com")))
         aws_iam.RolePolicy(f"{prefix}-mlflow-task", role=task.id, opts=self.child, policy=iam.policy_json(
             lambda bucket, key: iam.document([*iam.s3_access(bucket, read=[PREFIXES["mlflow"]]), iam.kms_use(key)]),

@@ -138,8 +138,9 @@ class AwsServingEndpoint(ServingEndpoint):
         role, permissions = self._role(spec, model, base, registry)
         container_env = training.run_configs[model.name].uri.apply(
             lambda uri: {"SHIPYARD_PACKAGE_DIR": MODEL_DIR, "SHIPYARD_RUN_CONFIG": uri, "PYTHONUNBUFFERED": "1"})
+        autonamed = aws_name(prefix, model.name, kind="sagemaker", autonamed=True)
         served = sagemaker.Model(
-            f"{prefix}-{model.name}", execution_role_arn=role.arn, tags=tags,
+            autonamed, execution_role_arn=role.arn, tags=tags,
             opts=pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(depends_on=[permissions])),
             primary_container=sagemaker.ModelPrimaryContainerArgs(
                 image=base.image, mode="SingleModel", environment=container_env,
@@ -150,7 +151,7 @@ class AwsServingEndpoint(ServingEndpoint):
                                                     security_group_ids=[base.network.workloads_sg.id]))
         low, high = replica_bounds(model)
         config = sagemaker.EndpointConfiguration(
-            f"{prefix}-{model.name}", tags=tags, opts=self.child,
+            autonamed, tags=tags, opts=self.child,
             kms_key_arn=base.key.arn if takes_volume_kms_key(instance) else None,
             production_variants=[sagemaker.EndpointConfigurationProductionVariantArgs(
                 variant_name=VARIANT, model_name=served.name, instance_type=instance, initial_instance_count=low,

@@ -16,6 +16,7 @@ from pulumi_aws import kms, s3
 
 from infra.spec import PlatformSpec
 from infra.targets.aws import iam
+from infra.targets.aws.names import aws_name
 
 #: Key prefixes inside the artifact bucket, one per kind of object.
 PREFIXES = {
@@ -105,7 +106,7 @@ class ArtifactBucket:
 
 def artifact_bucket(spec: PlatformSpec, key: kms.Key, opts: pulumi.ResourceOptions) -> ArtifactBucket:
     """The versioned, encrypted, private, TLS-only artifact bucket with its retention rules."""
-    name = f"{spec.prefix}-artifacts"
+    name = aws_name(spec.prefix, "artifacts", kind="s3_bucket", autonamed=True)
     bucket = s3.Bucket(name, force_destroy=not spec.protect, tags=spec.all_tags, opts=stateful(opts, spec))
     after_bucket = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[bucket]))
     s3.BucketOwnershipControls(name, bucket=bucket.id, opts=opts,

@@ -85,9 +85,9 @@ def job_context(base: Foundation, role_arn: pulumi.Input[str], package_prefix: p
 
 def service_role(name: str, service: str, account: pulumi.Input[str], tags: dict[str, str],
                  opts: pulumi.ResourceOptions) -> aws_iam.Role:
-    """A role only `service` may assume, on behalf of this account only."""
-    return aws_iam.Role(name, assume_role_policy=iam.policy_json(lambda acct: iam.assume_role(service, acct), account),
-                        tags=tags, opts=opts)
+    """A role only `service` may assume, on behalf of this account only (auto-named within IAM's limit)."""
+    trust = iam.policy_json(lambda acct: iam.assume_role(service, acct), account)
+    return aws_iam.Role(aws_name(name, kind="iam_role", autonamed=True), assume_role_policy=trust, tags=tags, opts=opts)
 
 
 def start_pipeline_role(name: str, service: str, base: Foundation, pipeline_arns: list[pulumi.Output[str]],
