@@ -11,7 +11,7 @@ import pytest
 
 from infra.packaging import PipelinePackage
 from infra.spec import PlatformSpec
-from infra.targets.kubernetes import check_supported, layout, network, rbac
+from infra.targets.kubernetes import check_supported, ignored_settings, layout, network, rbac
 from infra.targets.kubernetes.labels import Workload, label_value
 from infra.targets.kubernetes.monitoring import alert_rules, dashboard_url
 from infra.targets.kubernetes.registry import (
@@ -292,6 +292,18 @@ def test_a_public_endpoint_is_never_open_to_anyone_without_authentication() -> N
                      {"models": [{"name": "a", "serving": {"public": True}}],
                       "networking": {"allowed_cidrs": ["10.0.0.0/8"]}}):
         assert check_supported(make_spec(kubernetes={"ingress_class": "nginx"}, **accepted)) is None
+
+
+def test_settings_the_target_ignores_are_warned_about_by_key() -> None:
+    assert ignored_settings(make_spec()) == []
+    spec = make_spec(training={"min_nodes": 1, "max_nodes": 2}, kubernetes={"prometheus_operator": True},
+                     models=[{"name": "a", "serving": {"rollout": {"strategy": "canary"}},
+                              "monitoring": {"alerts": [{"kind": "email", "address": "x@example.com"}]}},
+                             {"name": "b", "serving": {"rollout": {"strategy": "rolling"}}}])
+    warnings = ignored_settings(spec)
+    assert [w.split(":", 1)[0] for w in warnings] == [
+        "training.min_nodes", "models[0].serving.rollout.strategy", "models[0].monitoring.alerts"]
+    assert "rolling update" in warnings[1] and "Alertmanager" in warnings[2]
 
 
 # ------------------------------------------------------------------------------------------------ monitoring

@@ -50,9 +50,35 @@ def check_public(spec: PlatformSpec, key: str, auth: str) -> None:
             "anyone; set serving.auth 'api_key' or list the clients in networking.allowed_cidrs")
 
 
+def ignored_settings(spec: PlatformSpec) -> list[str]:
+    """Warnings for the spec's settings this target does not realize yet, each naming the key and what the
+    target does instead. They do not fail the stack; `build` logs them, so `shipyard plan` shows them."""
+    warnings = []
+    if spec.training.min_nodes:
+        warnings.append(f"training.min_nodes: {spec.training.min_nodes} is ignored on Kubernetes; training runs as "
+                        "Jobs on the existing cluster's nodes, which this target neither provisions nor keeps warm "
+                        "(size the cluster's node pools instead)")
+    for i, model in enumerate(spec.models):
+        strategy = model.serving.rollout.strategy
+        if strategy != "rolling":
+            warnings.append(f"models[{i}].serving.rollout.strategy: {strategy!r} is not implemented on Kubernetes; "
+                            "the endpoint uses a plain rolling update (one pod surged, none unavailable), without "
+                            "canary_percent or bake_minutes")
+        if model.monitoring.alerts:
+            routed = ("its PrometheusRule alerts go wherever the cluster's Alertmanager routes them"
+                      if spec.k8s.prometheus_operator else
+                      "no alert rules are declared without kubernetes.prometheus_operator; drift reports land in "
+                      "MLflow and on the data volume only")
+            warnings.append(f"models[{i}].monitoring.alerts: not delivered on Kubernetes (no Alertmanager receiver "
+                            f"is declared); {routed}")
+    return warnings
+
+
 def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage) -> TargetResources:
     """Declare the platform on Kubernetes and return its components."""
     check_supported(spec)
+    for warning in ignored_settings(spec):
+        pulumi.log.warn(warning, resource=platform)
     ctx = declare_platform(platform, spec, package)
     child = pulumi.ResourceOptions(parent=platform)
     registry = KubernetesRegistry(f"{spec.prefix}-registry", ctx, child)
