@@ -160,17 +160,22 @@ def test_mlflow_container_takes_its_database_from_a_secret() -> None:
 
 @pytest.mark.parametrize(("cron", "expected"), [
     ("0 3 * * 0", "cron(0 3 ? * SUN *)"),
-    ("*/15 * * * *", "cron(*/15 * * * ? *)"),
-    ("30 2 * * 1-5", "cron(30 2 ? * MON-FRI *)"),
+    ("*/15 * * * *", "cron(0/15 * * * ? *)"),
+    ("0 3 * * 1-5", "cron(0 3 ? * MON-FRI *)"),
+    ("0 3 * * 0-7", "cron(0 3 * * ? *)"),          # every day, not Sundays only
+    ("0 3 * * 0-6", "cron(0 3 * * ? *)"),
     ("0 0 1 * *", "cron(0 0 1 * ? *)"),
-    ("0 6 * * 1,3,7", "cron(0 6 ? * MON,WED,SUN *)"),
-    ("0 6 * * 5-7", "cron(0 6 ? * FRI-SAT,SUN *)"),
+    ("0 6 * * 1,3,7", "cron(0 6 ? * SUN-MON,WED *)"),
+    ("0 6 * * 5-7", "cron(0 6 ? * SUN,FRI-SAT *)"),
+    ("0 6 * * */2", "cron(0 6 ? * SUN,TUE,THU,SAT *)"),
+    ("5,35 */6 1-7 */3 *", "cron(5,35 0/6 1-7 1/3 ? *)"),
+    ("0 0 1 * 0-7", "cron(0 0 * * ? *)"),          # cron ORs the day fields: every weekday matches
 ])
 def test_cron_becomes_eventbridge_cron(cron: str, expected: str) -> None:
     assert jobs.aws_cron(cron) == expected
 
 
-@pytest.mark.parametrize("cron", ["0 0 1 * 1", "0 0 * * */2"])
+@pytest.mark.parametrize("cron", ["0 0 1 * 1", "0 0 1-15 * 1-5"])
 def test_cron_without_an_eventbridge_form_is_refused(cron: str) -> None:
     with pytest.raises(ValueError, match="EventBridge"):
         jobs.aws_cron(cron)

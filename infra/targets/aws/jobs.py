@@ -14,6 +14,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from infra.cron import Cron
 from infra.targets.aws.sizes import takes_volume_kms_key
 from pipelines.adapters.aws import REASON_PARAMETER as REASON
 
@@ -22,36 +23,48 @@ VOLUME_GB = 30
 #: Where SageMaker puts the inputs, per job kind.
 LOCAL_INPUTS = {"processing": "/opt/ml/processing/input", "training": "/opt/ml/input/data"}
 
-_DOW_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+#: EventBridge's day-of-week names, indexed by cron's weekday number (0 = Sunday).
+_DOW_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+#: The lowest value of minute, hour, day-of-month and month: cron's `*/S` starts there (EventBridge wants `N/S`).
+_FIELD_STARTS = (0, 0, 1, 1)
+
+
+def _eventbridge_field(text: str, start: int) -> str:
+    """One numeric field: cron's syntax is EventBridge's, except that a step starts from a number."""
+    return ",".join(f"{start}/{part[2:]}" if part.startswith("*/") else part for part in text.split(","))
+
+
+def _weekday_field(weekdays: frozenset[int]) -> str:
+    """A set of weekdays (0 = Sunday) as EventBridge names, consecutive days as ranges: {1..5} -> 'MON-FRI'."""
+    runs: list[list[int]] = []
+    for day in sorted(weekdays):
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ",".join(_DOW_NAMES[r[0]] if len(r) == 1 else f"{_DOW_NAMES[r[0]]}-{_DOW_NAMES[r[-1]]}" for r in runs)
 
 
 def aws_cron(expression: str) -> str:
     """A five-field cron expression as EventBridge's `cron(min hour dom month dow year)`.
 
-    EventBridge wants '?' in one of day-of-month / day-of-week and counts weekdays 1-7 from Sunday, so
-    weekdays are written by name. Both day fields restricted at once (cron's OR) has no EventBridge form.
+    The day-of-week field is rebuilt from the parsed set of weekdays (0 and 7 are both Sunday), `*` when
+    all seven days match. EventBridge wants `?` in exactly one of the two day fields, so a restricted
+    day-of-week puts `?` in day-of-month and otherwise day-of-week is `?`. When both are restricted cron
+    matches either (OR), which EventBridge cannot express unless one of them covers every day anyway.
     """
-    minute, hour, dom, month, dow = expression.split()
-    if dom != "*" and dow != "*":
-        raise ValueError(f"{expression!r}: EventBridge cannot restrict both day-of-month and day-of-week")
-    if "/" in dow:
-        raise ValueError(f"{expression!r}: EventBridge has no step values in day-of-week")
-    if dow == "*":
+    cron = Cron.parse(expression)
+    minute, hour, dom, month = (_eventbridge_field(text, start)
+                                for text, start in zip(expression.split()[:4], _FIELD_STARTS, strict=True))
+    every_weekday = len(cron.weekdays) == 7
+    if cron.day_restricted and cron.weekday_restricted:
+        if every_weekday or cron.days == frozenset(range(1, 32)):
+            return f"cron({minute} {hour} * {month} ? *)"
+        raise ValueError(f"{expression!r}: EventBridge cannot match day-of-month OR day-of-week; "
+                         "restrict only one of them")
+    if every_weekday:
         return f"cron({minute} {hour} {dom} {month} ? *)"
-
-    def name(day: str) -> str:
-        return _DOW_NAMES[int(day)]
-
-    parts = []
-    for part in dow.split(","):
-        low, _, high = part.partition("-")
-        if high and int(high) == 7 and int(low) > 0:  # '5-7' is FRI-SAT plus SUN
-            parts += [f"{name(low)}-SAT" if int(low) < 6 else "SAT", "SUN"]
-        elif high:
-            parts.append(f"{name(low)}-{name(high)}")
-        else:
-            parts.append(name(low))
-    return f"cron({minute} {hour} ? {month} {','.join(dict.fromkeys(parts))} *)"
+    return f"cron({minute} {hour} ? {month} {_weekday_field(cron.weekdays)} *)"
 
 
 @dataclass(frozen=True)
