@@ -344,7 +344,8 @@ class KubernetesSpec(StrictModel):
     shared_storage_class: str | None = Field(
         None, description="A ReadWriteMany storage class for the shared data volume; defaults to storage_class.")
     prometheus_operator: bool = Field(False, description="The cluster runs the Prometheus operator.")
-    ingress_class: str | None = Field(None, description="Ingress class for endpoints with serving.public.")
+    ingress_class: str | None = Field(None, description="Ingress class for endpoints with serving.public "
+                                      "(the Kubernetes target supports 'nginx').")
     dashboard_url: str | None = Field(None, description="Where the cluster's Grafana shows the drift metrics.")
 
     @field_validator("namespace")
