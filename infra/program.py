@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 
 from infra.packaging import PipelinePackage, build_wheel
+from infra.secrets import SecretValues, read_secrets
 from infra.spec import PlatformSpec
 from infra.stackfile import LoadedStack, SpecError, find_project_dir, load_stack
 from infra.targets import load_target
@@ -61,17 +62,17 @@ class Platform(pulumi.ComponentResource):
 
     outputs: dict[str, Any]
 
-    def __init__(self, name: str, spec: PlatformSpec, package: PipelinePackage,
+    def __init__(self, name: str, spec: PlatformSpec, package: PipelinePackage, secrets: SecretValues,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("shipyard:index:Platform", name, None, opts)
-        built = load_target(spec.target).build(self, spec, package)
+        built = load_target(spec.target).build(self, spec, package, secrets)
         self.outputs = contract_outputs(spec, package, built)
         self.register_outputs(self.outputs)
 
 
 def declare(loaded: LoadedStack, package: PipelinePackage) -> Platform:
-    """Declare the platform of a validated stack and export the outputs contract."""
-    platform = Platform(loaded.spec.prefix, loaded.spec, package)
+    """Declare the platform of a validated stack and export the outputs contract (secrets read here, once)."""
+    platform = Platform(loaded.spec.prefix, loaded.spec, package, read_secrets(loaded.spec))
     for key, value in platform.outputs.items():
         pulumi.export(key, value)
     return platform

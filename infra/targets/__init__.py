@@ -1,6 +1,7 @@
 """The target registry: a target's name to the module that builds it, imported only when selected.
 
-Each module exposes `build(platform, spec, package) -> TargetResources` (see `infra.targets.base`).
+Each module exposes `build(platform, spec, package, secrets) -> TargetResources` (see `infra.targets.base`):
+`secrets` (`infra.secrets.SecretValues`) holds the spec's decrypted secrets, read by the program.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from infra.cron import Cron
 from infra.local import layout as lay
 from infra.local import procs
 from infra.local.commands import request_body, traffic_requests
-from infra.cron import Cron
 from infra.local.platform import PlatformError, summarize_report
 from infra.local.reconcile import Observed, choose_port, decide, needs_install, stale, unmet_requirements
 from infra.local.scheduler import due, monitor_command, parse_job

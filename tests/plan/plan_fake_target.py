@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import components
-from infra.secrets import secret_output
+from infra.secrets import SecretValues
 from infra.spec import PlatformSpec, Secret
 from infra.targets.base import TargetResources
 
@@ -35,7 +35,8 @@ def _registry(spec: PlatformSpec, opts: pulumi.ResourceOptions, mode: str) -> co
     return registry
 
 
-def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: object) -> TargetResources:
+def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: object,
+          secrets: SecretValues) -> TargetResources:
     """The fake platform; see the module docstring for the modes."""
     mode = spec.tags.get("fake", "ok")
     opts = pulumi.ResourceOptions(parent=platform)
@@ -43,7 +44,7 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: objec
         pulumi.log.error("the fake cluster refused the namespace")
         raise pulumi.RunError("declaring the fake platform failed")
     if mode == "raise-in-infra":
-        secret_output(Secret(ref="db-credentials", source="registry.database.external_url"))
+        secrets.value(Secret(ref="db-credentials", source="registry.database.external_url"))
     training = components.TrainingCluster(f"{spec.prefix}-training", opts)
     k8s.core.v1.ConfigMap("wheel", data={"name": "pipelines.whl"}, opts=training.child)
     training.cluster_name = pulumi.Output.from_input("fake")

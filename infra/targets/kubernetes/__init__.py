@@ -15,6 +15,7 @@ from __future__ import annotations
 import pulumi
 
 from infra.packaging import PipelinePackage
+from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
 from infra.targets.base import TargetResources
 from infra.targets.kubernetes import layout
@@ -74,12 +75,13 @@ def ignored_settings(spec: PlatformSpec) -> list[str]:
     return warnings
 
 
-def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage) -> TargetResources:
+def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+          secrets: SecretValues) -> TargetResources:
     """Declare the platform on Kubernetes and return its components."""
     check_supported(spec)
     for warning in ignored_settings(spec):
         pulumi.log.warn(warning, resource=platform)
-    ctx = declare_platform(platform, spec, package)
+    ctx = declare_platform(platform, spec, package, secrets)
     child = pulumi.ResourceOptions(parent=platform)
     registry = KubernetesRegistry(f"{spec.prefix}-registry", ctx, child)
     training = KubernetesTraining(f"{spec.prefix}-training", ctx, registry, child)

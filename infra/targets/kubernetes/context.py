@@ -26,6 +26,7 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from infra.packaging import PipelinePackage
+from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
 from infra.targets.kubernetes.labels import Workload
 from infra.targets.kubernetes.network import Policy, policy_spec
@@ -41,6 +42,7 @@ class Context:
     namespace: pulumi.Output[str]
     namespace_name: str
     data_claim: pulumi.Output[str]
+    secrets: SecretValues
 
     @property
     def platform_version(self) -> str:

@@ -15,6 +15,7 @@ from pulumi_kubernetes.core.v1 import Namespace
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
 from infra.packaging import PipelinePackage
+from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
 from infra.targets.kubernetes import layout, network
 from infra.targets.kubernetes.context import Context, claim, network_policy, stateful
@@ -25,7 +26,8 @@ from infra.targets.kubernetes.sizes import STORAGE_GB
 POD_SECURITY = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
 
 
-def declare_platform(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage) -> Context:
+def declare_platform(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+                     secrets: SecretValues) -> Context:
     """Declare the namespace, the baseline policies and the data volume; return the shared context."""
     child = pulumi.ResourceOptions(parent=platform)
     identity = Workload(name=spec.name, instance=spec.prefix, component="platform", part_of=spec.name,
@@ -34,7 +36,8 @@ def declare_platform(platform: pulumi.ComponentResource, spec: PlatformSpec, pac
     namespace = Namespace("namespace", metadata=ObjectMetaArgs(
         name=layout.namespace_name(spec), labels={**identity.labels, **POD_SECURITY}), opts=stateful(child, spec))
     ctx = Context(spec=spec, package=package, namespace=namespace.metadata.apply(lambda m: m.name),
-                  namespace_name=layout.namespace_name(spec), data_claim=pulumi.Output.from_input(layout.DATA_CLAIM))
+                  namespace_name=layout.namespace_name(spec), data_claim=pulumi.Output.from_input(layout.DATA_CLAIM),
+                  secrets=secrets)
     for policy in (network.default_deny(), network.allow_dns()):
         network_policy(ctx, policy.name, policy, identity, child)
     data = claim(ctx, "data", layout.DATA_CLAIM, identity, STORAGE_GB["data"], "ReadWriteMany", stateful(child, spec))

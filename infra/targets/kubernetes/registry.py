@@ -27,7 +27,6 @@ from pulumi_kubernetes.core.v1 import (
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs
 
 from infra.components import ModelRegistry
-from infra.secrets import secret_output
 from infra.spec import PlatformSpec, Secret
 from infra.targets.kubernetes import layout, network
 from infra.targets.kubernetes.context import (
@@ -179,7 +178,7 @@ class KubernetesRegistry(ModelRegistry):
             return secret_env(var, name, key), None, []
         if external is not None:
             store = secret(ctx, "mlflow-backend-store", layout.BACKEND_SECRET, mlflow,
-                           {"uri": secret_output(external)}, stateful(self.child, spec))
+                           {"uri": ctx.secrets.value(external)}, stateful(self.child, spec))
             return secret_env(var, store.metadata.apply(lambda m: m.name), "uri"), None, []
         if spec.registry.database.high_availability:
             pulumi.log.warn("registry.database.high_availability: the built-in PostgreSQL is a single instance on "
@@ -209,7 +208,7 @@ class KubernetesRegistry(ModelRegistry):
         if credentials.ref is not None:
             name: pulumi.Input[str] = credentials.ref
         else:
-            value = secret_output(credentials)
+            value = ctx.secrets.value(credentials)
             store = secret(ctx, "mlflow-s3", layout.S3_SECRET, mlflow, {
                 "AWS_ACCESS_KEY_ID": value.apply(lambda v: v.partition(":")[0]),
                 "AWS_SECRET_ACCESS_KEY": value.apply(lambda v: v.partition(":")[2]),

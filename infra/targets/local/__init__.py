@@ -13,6 +13,7 @@ import pulumi
 from infra.components import ModelRegistry, Monitoring, ServingEndpoint, TrainingCluster
 from infra.local import layout as lay
 from infra.packaging import PipelinePackage
+from infra.secrets import SecretValues
 from infra.spec import ModelSpec, PlatformSpec
 from infra.targets.base import TargetResources
 
@@ -56,8 +57,9 @@ class LocalMonitoring(Monitoring):
         self.done(schedule=model.monitoring.schedule, inference_log_uri=str(layout.inference_log(model.name)))
 
 
-def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage) -> TargetResources:
-    """Declare the local platform's components (no resources: the supervisor runs the processes)."""
+def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+          secrets: SecretValues) -> TargetResources:
+    """Declare the local platform's components (no resources: the supervisor runs the processes; no secrets)."""
     from infra.stackfile import find_project_dir
 
     layout = lay.Layout(lay.state_dir(find_project_dir(), pulumi.get_stack()))
