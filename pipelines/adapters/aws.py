@@ -1,7 +1,7 @@
-"""AWS runtime adapters: S3 data and inference capture, CloudWatch metrics and alarms, SageMaker retraining.
+"""AWS runtime adapters: S3 datasets and inference logs, CloudWatch metrics and alarms, SageMaker retraining.
 
-- `read_table`, `read_inference_logs`, `read_data_capture`: datasets (CSV/Parquet), the model server's
-  Parquet inference logs and SageMaker's data capture (JSON lines) from S3, as DataFrames.
+- `read_table`, `read_inference_logs`: datasets (CSV/Parquet) and the model server's Parquet inference
+  logs from S3, as DataFrames.
 - `CloudWatchSink` (`cloudwatch:<namespace>` in a run configuration's `sinks`): drift metrics as
   CloudWatch metrics, batched 1,000 per call.
 - `drift_alarm_request` / `put_drift_alarm`: the alarm on the monitor's verdict; the Pulumi program
@@ -17,7 +17,6 @@ artifact client follows `MLFLOW_S3_ENDPOINT_URL`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import os
 import uuid
@@ -117,82 +116,6 @@ def read_inference_logs(prefix_uri: str, since: dt.datetime | None = None) -> pd
               for key in list_objects(prefix_uri, ".parquet", since)]
     frames = [f for f in frames if len(f)]
     return _between(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), since)
-
-
-def _decode(payload: Mapping[str, Any]) -> bytes:
-    import base64
-
-    data = payload.get("data", "")
-    return base64.b64decode(data) if payload.get("encoding") == "BASE64" else str(data).encode()
-
-
-def _predictions(body: bytes, content_type: str | None) -> list[Any]:
-    """The predictions of a scoring response: `{"predictions": [...]}`, a bare JSON list, or CSV lines."""
-    if content_type and content_type.startswith("text/csv"):
-        return [line for line in body.decode().splitlines() if line.strip()]
-    document = json.loads(body)
-    if isinstance(document, Mapping):
-        document = document.get("predictions", [])
-    return list(document) if isinstance(document, list) else [document]
-
-
-def capture_frame(lines: Iterable[str]) -> pd.DataFrame:
-    """SageMaker data-capture records (one JSON object per line) as inference rows.
-
-    Each record's request (any MLflow scoring payload: `dataframe_split`, `dataframe_records`, `instances`,
-    `inputs`, or CSV with a header) becomes its rows' feature columns; the response's predictions become
-    `prediction`; the record's inference time becomes `_timestamp`. Records whose request or response
-    cannot be read are skipped and counted in `frame.attrs["skipped"]`. The capture carries no model
-    version, so there is no `_model_version` column.
-    """
-    import pandas as pd
-
-    from pipelines.serving.payload import PayloadError, parse_body
-
-    parts: list[pd.DataFrame] = []
-    skipped = 0
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            capture = record["captureData"]
-            request, response = capture["endpointInput"], capture["endpointOutput"]
-            columns = parse_body(_decode(request), request.get("observedContentType"))
-            predictions = _predictions(_decode(response), response.get("observedContentType"))
-        except (KeyError, TypeError, ValueError, PayloadError):
-            skipped += 1
-            continue
-        if len(predictions) != columns.rows:
-            skipped += 1
-            continue
-        part = pd.DataFrame({name: list(values) for name, values in columns.data.items()})
-        part[PREDICTION] = predictions
-        when = (record.get("eventMetadata") or {}).get("inferenceTime")
-        part[TIMESTAMP] = pd.Timestamp(when) if when else pd.NaT
-        parts.append(part)
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[PREDICTION, TIMESTAMP])
-    if len(frame):
-        frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True)
-    frame.attrs["skipped"] = skipped
-    return frame
-
-
-def read_data_capture(prefix_uri: str, since: dt.datetime | None = None) -> pd.DataFrame:
-    """An endpoint's data capture under `s3://bucket/<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl`."""
-    s3 = client("s3")
-    bucket, _ = split_s3_uri(prefix_uri)
-    keys = list_objects(prefix_uri, ".jsonl", since)
-
-    def lines() -> Iterator[str]:
-        for key in keys:
-            yield from s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
-
-    frame = capture_frame(lines())
-    skipped = frame.attrs.get("skipped", 0)
-    result = _between(frame, since)
-    result.attrs["skipped"] = skipped
-    return result
 
 
 # ---------------------------------------------------------------------------------------------- CloudWatch

@@ -196,7 +196,7 @@ def test_serving_role_reads_the_registry_but_cannot_write_it(captured) -> None:
     capture = captured("aws-prod")
     document = json.loads(one(capture, "aws:iam/rolePolicy:RolePolicy", "shipyard-prod-churn-serving").inputs["policy"])
     writes = [r for s in statements(document) if "s3:PutObject" in s["Action"] for r in s["Resource"]]
-    assert sorted(w.split("/", 1)[1] for w in writes) == ["datacapture/churn/*", "inference/churn/*"]
+    assert sorted(w.split("/", 1)[1] for w in writes) == ["inference/churn/*"]
 
 
 # ------------------------------------------------------------------------------------------------ storage, network
@@ -379,9 +379,7 @@ def test_endpoints_roll_out_safely_and_scale_within_bounds(captured, project) ->
         assert target["resourceId"] == f"endpoint/{spec.prefix}-{model.name}/variant/primary"
         config = one(capture, "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
                      f"{spec.prefix}-{model.name}").inputs
-        capture_config = config["dataCaptureConfig"]
-        assert capture_config["enableCapture"] is True and capture_config["kmsKeyId"].startswith("arn:aws:kms:")
-        assert capture_config["destinationS3Uri"].endswith(f"/datacapture/{model.name}")
+        assert "dataCaptureConfig" not in config  # the monitor reads the server's inference logs only
         assert config["kmsKeyArn"].startswith("arn:aws:kms:")
         container = one(capture, "aws:sagemaker/model:Model", f"{spec.prefix}-{model.name}").inputs["primaryContainer"]
         assert "@sha256:" in container["image"] and ".dkr.ecr.eu-west-1.amazonaws.com/" in container["image"]

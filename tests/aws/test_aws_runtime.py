@@ -62,50 +62,6 @@ def test_inference_logs_from_s3(s3) -> None:
     assert recent["x1"].tolist() == [0.1, 0.2] and recent["_model_version"].tolist() == ["2", "2"]
 
 
-def _capture_line(request: dict | str, content_type: str, predictions: list, when: str, encoding: str = "JSON") -> str:
-    body = request if isinstance(request, str) else json.dumps(request)
-    if encoding == "BASE64":
-        import base64
-
-        body = base64.b64encode(body.encode()).decode()
-    return json.dumps({
-        "captureData": {
-            "endpointInput": {"observedContentType": content_type, "mode": "INPUT", "data": body,
-                              "encoding": encoding},
-            "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT",
-                               "data": json.dumps({"predictions": predictions}), "encoding": "JSON"},
-        },
-        "eventMetadata": {"eventId": "e", "inferenceTime": when},
-        "eventVersion": "0",
-    })
-
-
-def test_data_capture_jsonl_from_s3(s3) -> None:
-    lines = [
-        _capture_line({"dataframe_split": {"columns": ["x1", "color"], "data": [[1.0, "red"], [2.0, "blue"]]}},
-                      "application/json", [0, 1], "2026-11-20T10:00:00Z"),
-        _capture_line({"dataframe_records": [{"x1": 3.0, "color": "red"}]}, "application/json", [1],
-                      "2026-11-20T11:00:00Z"),
-        _capture_line({"inputs": {"x1": [4.0], "color": ["green"]}}, "application/json; charset=utf-8", [0],
-                      "2026-11-20T12:00:00Z", encoding="BASE64"),
-        _capture_line("x1,color\n5.0,blue\n", "text/csv", [1], "2026-11-20T13:00:00Z"),
-        _capture_line({"dataframe_split": {"columns": ["x1"], "data": [[1.0]]}}, "application/json", [0, 1],
-                      "2026-11-20T14:00:00Z"),  # two predictions for one row: skipped
-        "not json",
-    ]
-    key = "datacapture/churn/shipyard-test-churn/primary/2026/11/20/10/capture.jsonl"
-    s3.put_object(Bucket=BUCKET, Key=key, Body="\n".join(lines).encode())
-    frame = aws.read_data_capture(f"s3://{BUCKET}/datacapture/churn/")
-    assert frame["x1"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
-    assert frame["color"].tolist() == ["red", "blue", "red", "green", "blue"]
-    assert frame["prediction"].tolist() == [0, 1, 1, 0, 1]
-    assert str(frame["_timestamp"].dt.tz) == "UTC" and "_model_version" not in frame.columns
-    assert frame.attrs["skipped"] == 2
-    later = aws.read_data_capture(f"s3://{BUCKET}/datacapture/churn/",
-                                  since=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
-    assert len(later) == 5
-
-
 # ------------------------------------------------------------------------------------------------ CloudWatch
 
 

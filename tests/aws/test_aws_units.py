@@ -291,11 +291,6 @@ def test_batches_and_requests() -> None:
     assert alarm["AlarmActions"] == alarm["OKActions"] == ["t"] and alarm["MetricName"] == adapters.VERDICT_METRIC
 
 
-def test_capture_records_that_cannot_be_read_are_counted() -> None:
-    frame = adapters.capture_frame(["{}", "", "oops"])
-    assert frame.empty and frame.attrs["skipped"] == 2
-
-
 def test_s3_endpoint_from_the_environment() -> None:
     assert adapters.s3_storage_options({}) == {}
     assert adapters.s3_storage_options({"AWS_ENDPOINT_URL": "http://127.0.0.1:1"}) == {

@@ -164,8 +164,7 @@ class AwsMonitoring(Monitoring):
         def build(bucket: str, key: str, repo: str, acct: str, server: str) -> iam.Document:
             return iam.document([
                 *iam.s3_access(bucket, read=[PREFIXES["packages"], f"{PREFIXES['configs']}/{model.name}",
-                                             f"{PREFIXES['inference']}/{model.name}",
-                                             f"{PREFIXES['capture']}/{model.name}", PREFIXES["data"]],
+                                             f"{PREFIXES['inference']}/{model.name}", PREFIXES["data"]],
                                write=[f"{PREFIXES['reports']}/{model.name}"]),
                 *client_statements(server, bucket), *datasets, iam.put_metrics(namespace),
                 iam.kms_use(key), *iam.ecr_pull(repo), iam.sagemaker_logs(base.region, acct), iam.vpc_access(),

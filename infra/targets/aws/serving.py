@@ -2,11 +2,11 @@
 
 The model's container is the runtime image; SageMaker copies the content-addressed wheel's prefix into
 `/opt/ml/model` and the image's entrypoint installs it and serves (the contract is in docs/aws.md). The
-server loads the registry alias (and follows it when it moves), writes Parquet inference logs to S3, and
-SageMaker also captures requests and responses to S3. A changed wheel, configuration or instance type
-makes a new endpoint configuration, rolled out blue/green (canary, linear or all at once, per the spec)
-with automatic rollback on the error and latency alarms. Application Auto Scaling keeps the instance
-count within the spec's replica bounds, tracking CPU.
+server loads the registry alias (and follows it when it moves) and writes the Parquet inference logs the
+monitor reads to S3 (no SageMaker data capture: nothing would read a second copy). A changed wheel,
+configuration or instance type makes a new endpoint configuration, rolled out blue/green (canary, linear
+or all at once, per the spec) with automatic rollback on the error and latency alarms. Application Auto
+Scaling keeps the instance count within the spec's replica bounds, tracking CPU.
 
 SageMaker endpoints are reached only through the SageMaker runtime API with SigV4 (IAM) from inside the
 VPC (interface endpoint) or wherever the caller's credentials allow: `serving.public` is refused here.
@@ -35,7 +35,6 @@ VARIANT = "primary"
 MODEL_DIR = "/opt/ml/model"
 #: The p99 model latency alarm allows this multiple of the gate's single-row limit (requests carry batches).
 LATENCY_ALARM_FACTOR = 10
-CAPTURE_SAMPLING_PERCENT = 100
 MAX_WAIT_SECONDS = 3600
 
 
@@ -74,8 +73,11 @@ class TrafficShift:
 
 
 def traffic_shift(rollout: RolloutSpec) -> TrafficShift:
-    """The spec's rollout as a SageMaker blue/green traffic shift: every strategy keeps full capacity.
+    """The spec's rollout as a SageMaker blue/green traffic shift.
 
+    Capacity: the new (green) fleet starts at the endpoint configuration's initial instance count, which is
+    the spec's `min_replicas`, not at the old fleet's current scaled-out size; steps are percentages of that
+    fleet. Size `min_replicas` for the traffic a rollout must carry (docs/aws.md, "Rollouts and capacity").
     canary: `canary_percent` first, watched for `bake_minutes`, then the rest; rolling: four linear steps
     of 25% over `bake_minutes`; blue_green: all at once, watched for `bake_minutes` before the old fleet goes.
     """
@@ -134,7 +136,6 @@ class AwsServingEndpoint(ServingEndpoint):
         prefix, tags = spec.prefix, spec.all_tags
         self.endpoint_name = endpoint_name(spec, model)
         instance = size(model.serving.size).serving
-        bucket = registry.bucket
         role, permissions = self._role(spec, model, base, registry)
         container_env = training.run_configs[model.name].uri.apply(
             lambda uri: {"SHIPYARD_PACKAGE_DIR": MODEL_DIR, "SHIPYARD_RUN_CONFIG": uri, "PYTHONUNBUFFERED": "1"})
@@ -155,14 +156,7 @@ class AwsServingEndpoint(ServingEndpoint):
             kms_key_arn=base.key.arn if takes_volume_kms_key(instance) else None,
             production_variants=[sagemaker.EndpointConfigurationProductionVariantArgs(
                 variant_name=VARIANT, model_name=served.name, instance_type=instance, initial_instance_count=low,
-                container_startup_health_check_timeout_in_seconds=600)],
-            data_capture_config=sagemaker.EndpointConfigurationDataCaptureConfigArgs(
-                enable_capture=True, initial_sampling_percentage=CAPTURE_SAMPLING_PERCENT,
-                destination_s3_uri=bucket.uri(PREFIXES["capture"], model.name), kms_key_id=base.key.arn,
-                capture_options=[sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode=mode)
-                                 for mode in ("Input", "Output")],
-                capture_content_type_header=sagemaker.EndpointConfigurationDataCaptureConfigCaptureContentTypeHeaderArgs(
-                    json_content_types=["application/json"], csv_content_types=["text/csv"])))
+                container_startup_health_check_timeout_in_seconds=600)])
         cloudwatch.LogGroup(f"{prefix}-{model.name}-endpoint", name=f"/aws/sagemaker/Endpoints/{self.endpoint_name}",
                             retention_in_days=90 if spec.is_prod else 14, kms_key_id=base.key.arn, tags=tags,
                             opts=self.child)
@@ -194,14 +188,14 @@ class AwsServingEndpoint(ServingEndpoint):
     def _role(self, spec: PlatformSpec, model: ModelSpec, base: Foundation, registry: AwsModelRegistry
               ) -> tuple[aws_iam.Role, aws_iam.RolePolicy]:
         """The endpoint's execution role: pull the image, read the wheel, its configuration and the registry's
-        artifacts, write its inference logs and data capture."""
+        artifacts, write its inference logs."""
         name = f"{spec.prefix}-{model.name}-serving"
         role = service_role(name, "sagemaker.amazonaws.com", base.account, spec.all_tags, self.child)
 
         def build(bucket: str, key: str, repo: str, acct: str, server: str) -> iam.Document:
             return iam.document([
                 *iam.s3_access(bucket, read=[PREFIXES["packages"], f"{PREFIXES['configs']}/{model.name}"],
-                               write=[f"{PREFIXES['inference']}/{model.name}", f"{PREFIXES['capture']}/{model.name}"]),
+                               write=[f"{PREFIXES['inference']}/{model.name}"]),
                 *client_statements(server, bucket, write=False),
                 iam.kms_use(key), *iam.ecr_pull(repo), iam.sagemaker_logs(base.region, acct), iam.vpc_access(),
             ])

@@ -24,7 +24,6 @@ PREFIXES = {
     "packages": "packages",        # content-addressed pipelines wheels
     "configs": "configs",          # run configurations, one per model
     "data": "data",                # datasets the pipelines read
-    "capture": "datacapture",      # SageMaker endpoint data capture (JSONL)
     "inference": "inference",      # the serving process's Parquet inference logs
     "reports": "reports",          # drift reports
     "training": "training",        # training-job outputs
