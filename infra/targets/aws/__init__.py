@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws
 
 from infra.packaging import PipelinePackage
+from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
 from infra.targets.aws.foundation import Foundation
 from infra.targets.aws.monitoring import AwsMonitoring, dashboard_body, dashboard_url
@@ -23,7 +24,8 @@ from infra.targets.aws.training import AwsTrainingCluster
 from infra.targets.base import TargetResources
 
 
-def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage) -> TargetResources:
+def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+          secrets: SecretValues) -> TargetResources:
     """Declare the whole platform on AWS and return its components."""
     check_exposure(spec)
     provider = pulumi_aws.Provider(
@@ -35,10 +37,10 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: Pipel
     overview = aws_name(spec.prefix, "overview", kind="dashboard")
     base = Foundation(f"{spec.prefix}-foundation", spec, overview=(overview, dashboard_body(spec, spec.models)),
                       opts=under)
-    registry = AwsModelRegistry(f"{spec.prefix}-registry", spec, base, opts=under)
+    registry = AwsModelRegistry(f"{spec.prefix}-registry", spec, base, secrets, opts=under)
     training = AwsTrainingCluster(f"{spec.prefix}-training", spec, package, base, registry, opts=under)
     monitors = {m.name: AwsMonitoring(f"{spec.prefix}-{m.name}-monitoring", spec, m, base, registry, training,
-                                      opts=under) for m in spec.models}
+                                      secrets, opts=under) for m in spec.models}
     endpoints = {m.name: AwsServingEndpoint(f"{spec.prefix}-{m.name}", spec, m, base, registry, training,
                                             monitors[m.name].alerts, opts=under) for m in spec.models}
     return TargetResources(training=training, registry=registry, endpoints=endpoints, monitors=monitors,

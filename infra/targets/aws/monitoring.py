@@ -20,7 +20,7 @@ from pulumi_aws import cloudwatch, sagemaker, scheduler, secretsmanager, sns
 from pulumi_aws import iam as aws_iam
 
 from infra.components import Monitoring
-from infra.secrets import secret_output
+from infra.secrets import SecretValues
 from infra.spec import METRICS, AlertSpec, ModelSpec, PlatformSpec
 from infra.targets.aws import iam, jobs
 from infra.targets.aws.foundation import Foundation
@@ -116,10 +116,10 @@ class AwsMonitoring(Monitoring):
     alerts: sns.Topic
 
     def __init__(self, name: str, spec: PlatformSpec, model: ModelSpec, base: Foundation,
-                 registry: AwsModelRegistry, training: AwsTrainingCluster,
+                 registry: AwsModelRegistry, training: AwsTrainingCluster, secrets: SecretValues,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
-        self.spec, self.model, self.base = spec, model, base
+        self.spec, self.model, self.base, self.secrets = spec, model, base, secrets
         prefix = f"{spec.prefix}-{model.name}"
         self.alerts = sns.Topic(f"{prefix}-alerts", kms_master_key_id=base.key.arn, tags=spec.all_tags,
                                 opts=self.child)
@@ -149,7 +149,7 @@ class AwsMonitoring(Monitoring):
             endpoint = pulumi.Output.secret(secretsmanager.get_secret_version_output(
                 secret_id=url.ref, opts=pulumi.InvokeOptions(parent=self)).secret_string)
         else:
-            endpoint = secret_output(url)
+            endpoint = self.secrets.value(url)
         sns.TopicSubscription(name, topic=self.alerts.arn, protocol="https", endpoint=endpoint,
                               endpoint_auto_confirms=False, opts=self.child)
 

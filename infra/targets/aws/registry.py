@@ -23,7 +23,7 @@ from pulumi_aws import cloudwatch, ecs, lb, rds, sagemaker, secretsmanager
 from pulumi_aws import iam as aws_iam
 
 from infra.components import ModelRegistry
-from infra.secrets import secret_output
+from infra.secrets import SecretValues
 from infra.spec import PlatformSpec, Secret
 from infra.targets.aws import iam
 from infra.targets.aws.foundation import Foundation
@@ -97,10 +97,12 @@ class AwsModelRegistry(ModelRegistry):
     #: The SageMaker MLflow tracking server's ARN ('' when self-hosted): clients need IAM access to it.
     server_arn: pulumi.Output[str]
 
-    def __init__(self, name: str, spec: PlatformSpec, base: Foundation, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, spec: PlatformSpec, base: Foundation, secrets: SecretValues,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
         self.spec = spec
         self.base = base
+        self.secrets = secrets
         self.bucket = artifact_bucket(spec, base.key, self.child)
         self.artifact_uri = self.bucket.uri(PREFIXES["mlflow"])
         if spec.aws_settings.registry_mode == "sagemaker":
@@ -204,8 +206,8 @@ class AwsModelRegistry(ModelRegistry):
         secret = secretsmanager.Secret(f"{prefix}-database-url", description="MLflow's external database URL",
                                        kms_key_id=self.base.key.arn, tags=self.spec.all_tags,
                                        opts=stateful(self.child, self.spec))
-        secretsmanager.SecretVersion(f"{prefix}-database-url", secret_id=secret.id, secret_string=secret_output(url),
-                                     opts=self.child)
+        secretsmanager.SecretVersion(f"{prefix}-database-url", secret_id=secret.id,
+                                     secret_string=self.secrets.value(url), opts=self.child)
         return secret.arn, secret.arn
 
     def _load_balancer(self, alb_sg: Any) -> tuple[lb.LoadBalancer, lb.TargetGroup, lb.Listener]:
