@@ -20,6 +20,7 @@ RUN python -m pip install --no-cache-dir \
         "psycopg2-binary>=2.9" \
         "boto3>=1.34" \
         "s3fs>=2025" \
+        "sagemaker-mlflow>=0.5" \
         "scikit-learn>=1.5,<2" \
         "pandas>=2.2" \
         "pyarrow>=15" \
