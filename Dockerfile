@@ -39,5 +39,19 @@ RUN groupadd --system --gid 10001 shipyard \
     && useradd --system --uid 10001 --gid 10001 --home-dir /home/shipyard --create-home \
        --shell /usr/sbin/nologin shipyard
 
+# SageMaker hosting runs `<image> serve` and its container definition has no command, so the image answers
+# `serve` itself: install the wheel SageMaker copied to $SHIPYARD_PACKAGE_DIR and run the model server.
+# Every other caller (Kubernetes, SageMaker jobs, ECS) sets its own command and never reaches this.
+RUN printf '%s\n' '#!/bin/sh' 'set -eu' \
+        'if [ "${1:-}" = "serve" ]; then' \
+        '  python -m pip install --quiet --no-deps --no-index --target /tmp/shipyard-pipelines "$SHIPYARD_PACKAGE_DIR"/*.whl' \
+        '  export PYTHONPATH=/tmp/shipyard-pipelines' \
+        '  exec python -m pipelines serve --host 0.0.0.0 --port 8080' \
+        'fi' \
+        'exec "$@"' > /usr/local/bin/shipyard-entrypoint \
+    && chmod 0755 /usr/local/bin/shipyard-entrypoint
+
 USER 10001:10001
 WORKDIR /home/shipyard
+ENTRYPOINT ["/usr/local/bin/shipyard-entrypoint"]
+CMD ["python"]

@@ -27,10 +27,16 @@ def pip_installed(parser: DockerfileParser) -> list[str]:
     """The requirement arguments of every `pip install` in RUN instructions."""
     found: list[str] = []
     for run in instructions(parser, "RUN"):
-        for command in re.split(r"&&|;", run):
-            words = shlex.split(command)
-            if "pip" in words and "install" in words:
-                found += [w for w in words[words.index("install") + 1:] if not w.startswith("-")]
+        lexer = shlex.shlex(run, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        command: list[str] = []
+        for word in [*lexer, ";"]:
+            if word not in ("&&", ";", "||", "|"):
+                command.append(word)
+                continue
+            if "pip" in command and "install" in command:
+                found += [w for w in command[command.index("install") + 1:] if not w.startswith("-")]
+            command = []
     return found
 
 
