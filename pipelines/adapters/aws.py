@@ -1,10 +1,10 @@
-"""AWS runtime adapters: S3 datasets and inference logs, CloudWatch metrics and alarms, SageMaker retraining.
+"""AWS runtime adapters: CloudWatch metrics and alarms, SageMaker retraining.
 
-- `read_table`, `read_inference_logs`: datasets (CSV/Parquet) and the model server's Parquet inference
-  logs from S3, as DataFrames.
+Datasets, inference logs and reports on S3 need no adapter: `pipelines.storage` reads and writes every
+object store through fsspec (s3fs here), the same code on every target.
 - `CloudWatchSink` (`cloudwatch:<namespace>` in a run configuration's `sinks`): drift metrics as
   CloudWatch metrics, batched 1,000 per call.
-- `drift_alarm_request` / `put_drift_alarm`: the alarm on the monitor's verdict; the Pulumi program
+- `drift_alarm_request`: the alarm on the monitor's verdict; the Pulumi program
   declares the same alarm from the same definition.
 - `SageMakerPipelineTrigger` (`sagemaker-pipeline:<pipeline name>`): start retraining with the reason
   recorded as the execution's `Reason` parameter and description.
@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import pandas as pd
 
     from pipelines.config import RunConfig
     from pipelines.sinks import Metric
@@ -47,8 +45,6 @@ DRIFT_ALARM: dict[str, Any] = {
     "ComparisonOperator": "GreaterThanOrEqualToThreshold",
     "TreatMissingData": "ignore",
 }
-TIMESTAMP = "_timestamp"
-PREDICTION = "prediction"
 
 
 def client(service: str) -> Any:
@@ -56,66 +52,6 @@ def client(service: str) -> Any:
     import boto3
 
     return boto3.client(service)
-
-
-# --------------------------------------------------------------------------------------------------- S3 data
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """'s3://bucket/a/b' -> ('bucket', 'a/b')."""
-    if not uri.startswith("s3://"):
-        raise ValueError(f"{uri!r} is not an s3:// URI")
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
-def s3_storage_options(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """pandas/s3fs options for a non-default S3 endpoint (moto, MinIO, a VPC endpoint URL), if one is set."""
-    env = os.environ if env is None else env
-    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or env.get("MLFLOW_S3_ENDPOINT_URL")
-    return {"endpoint_url": endpoint} if endpoint else {}
-
-
-def read_table(uri: str) -> pd.DataFrame:
-    """A CSV or Parquet dataset from S3 (by suffix; `.csv.gz` too)."""
-    import pandas as pd
-
-    options = s3_storage_options()
-    if uri.endswith((".parquet", ".pq")):
-        return pd.read_parquet(uri, storage_options=options)
-    if ".csv" in uri.rsplit("/", 1)[-1]:
-        return pd.read_csv(uri, storage_options=options)
-    raise ValueError(f"{uri}: expected a .csv or .parquet object")
-
-
-def list_objects(prefix_uri: str, suffix: str, since: dt.datetime | None = None) -> list[str]:
-    """Keys under an S3 prefix ending with `suffix`, modified at or after `since`, in key order."""
-    bucket, prefix = split_s3_uri(prefix_uri)
-    pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return sorted(
-        item["Key"] for page in pages for item in page.get("Contents", [])
-        if item["Key"].endswith(suffix) and (since is None or item["LastModified"] >= since)
-    )
-
-
-def _between(frame: pd.DataFrame, since: dt.datetime | None) -> pd.DataFrame:
-    import pandas as pd
-
-    if since is None or TIMESTAMP not in frame.columns or frame.empty:
-        return frame.reset_index(drop=True)
-    stamps = pd.to_datetime(frame[TIMESTAMP], utc=True)
-    return frame.loc[(stamps >= pd.Timestamp(since)).to_numpy()].reset_index(drop=True)
-
-
-def read_inference_logs(prefix_uri: str, since: dt.datetime | None = None) -> pd.DataFrame:
-    """The model server's Parquet inference logs under a prefix, rows at or after `since`."""
-    import pandas as pd
-
-    bucket, _ = split_s3_uri(prefix_uri)
-    frames = [pd.read_parquet(f"s3://{bucket}/{key}", storage_options=s3_storage_options())
-              for key in list_objects(prefix_uri, ".parquet", since)]
-    frames = [f for f in frames if len(f)]
-    return _between(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), since)
 
 
 # ---------------------------------------------------------------------------------------------- CloudWatch
@@ -182,14 +118,6 @@ def drift_alarm_request(name: str, *, namespace: str, model: str, actions: Seque
         "AlarmActions": list(actions),
         "OKActions": list(actions),
     }
-
-
-def put_drift_alarm(name: str, *, namespace: str, model: str, actions: Sequence[str] = (),
-                    cloudwatch: Any = None) -> dict[str, Any]:
-    """Define (or update) a model's drift alarm; returns the request sent."""
-    request = drift_alarm_request(name, namespace=namespace, model=model, actions=actions)
-    (cloudwatch or client("cloudwatch")).put_metric_alarm(**request)
-    return request
 
 
 # --------------------------------------------------------------------------------------------- retraining

@@ -40,25 +40,32 @@ def _parquet(frame: pd.DataFrame) -> bytes:
 
 
 def test_datasets_from_s3_csv_and_parquet(s3) -> None:
+    """The pipelines read datasets from S3 through the same fsspec code as everywhere else."""
+    from pipelines.data import read_dataset
+
     frame = pd.DataFrame({"x1": [0.5, 1.5, 2.5], "color": ["red", "blue", "red"], "label": [0, 1, 0]})
     s3.put_object(Bucket=BUCKET, Key="data/train.csv", Body=frame.to_csv(index=False).encode())
     s3.put_object(Bucket=BUCKET, Key="data/train.parquet", Body=_parquet(frame))
-    pd.testing.assert_frame_equal(aws.read_table(f"s3://{BUCKET}/data/train.csv"), frame)
-    pd.testing.assert_frame_equal(aws.read_table(f"s3://{BUCKET}/data/train.parquet"), frame)
-    with pytest.raises(ValueError, match=r"expected a \.csv or \.parquet"):
-        aws.read_table(f"s3://{BUCKET}/data/train.json")
+    csv = read_dataset(f"s3://{BUCKET}/data/train.csv")
+    parquet = read_dataset(f"s3://{BUCKET}/data/train.parquet")
+    pd.testing.assert_frame_equal(csv.frame, frame)
+    pd.testing.assert_frame_equal(parquet.frame, frame)
+    assert csv.content_hash != parquet.content_hash  # the hash is of the bytes read
 
 
 def test_inference_logs_from_s3(s3) -> None:
+    """The monitor's window reader on the server's Parquet logs in S3: only rows inside the window."""
+    from pipelines.monitor import read_window
+
     now = pd.Timestamp.now(tz="UTC")
     old = pd.DataFrame({"x1": [9.0], "prediction": [1], "_timestamp": [now - pd.Timedelta(days=3)],
                         "_model_version": ["1"]})
     new = pd.DataFrame({"x1": [0.1, 0.2], "prediction": [0, 1], "_timestamp": [now, now], "_model_version": ["2"] * 2})
     s3.put_object(Bucket=BUCKET, Key="inference/churn/2026-01-01/a.parquet", Body=_parquet(old))
     s3.put_object(Bucket=BUCKET, Key="inference/churn/2026-01-02/b.parquet", Body=_parquet(new))
-    everything = aws.read_inference_logs(f"s3://{BUCKET}/inference/churn")
-    assert len(everything) == 3
-    recent = aws.read_inference_logs(f"s3://{BUCKET}/inference/churn", since=now - pd.Timedelta(hours=1))
+    everything, files = read_window(f"s3://{BUCKET}/inference/churn", window_hours=24 * 7, now=now.to_pydatetime())
+    assert (len(everything), files) == (3, 2)
+    recent, _ = read_window(f"s3://{BUCKET}/inference/churn", window_hours=1, now=now.to_pydatetime())
     assert recent["x1"].tolist() == [0.1, 0.2] and recent["_model_version"].tolist() == ["2", "2"]
 
 
@@ -113,7 +120,8 @@ def test_sink_batches_at_most_1000_per_call() -> None:
 def test_drift_alarm_defined_and_read_back(moto_endpoint: str) -> None:
     sns = boto3.client("sns")
     topic = sns.create_topic(Name="shipyard-test-churn-alerts")["TopicArn"]
-    request = aws.put_drift_alarm("shipyard-test-churn-drift", namespace=NAMESPACE, model="churn", actions=[topic])
+    request = aws.drift_alarm_request("shipyard-test-churn-drift", namespace=NAMESPACE, model="churn", actions=[topic])
+    boto3.client("cloudwatch").put_metric_alarm(**request)
     (alarm,) = boto3.client("cloudwatch").describe_alarms(AlarmNames=["shipyard-test-churn-drift"])["MetricAlarms"]
     assert alarm["MetricName"] == aws.VERDICT_METRIC == request["MetricName"]
     assert alarm["Namespace"] == NAMESPACE and alarm["Dimensions"] == [{"Name": "Model", "Value": "churn"}]

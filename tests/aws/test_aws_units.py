@@ -291,15 +291,6 @@ def test_batches_and_requests() -> None:
     assert alarm["AlarmActions"] == alarm["OKActions"] == ["t"] and alarm["MetricName"] == adapters.VERDICT_METRIC
 
 
-def test_s3_endpoint_from_the_environment() -> None:
-    assert adapters.s3_storage_options({}) == {}
-    assert adapters.s3_storage_options({"AWS_ENDPOINT_URL": "http://127.0.0.1:1"}) == {
-        "endpoint_url": "http://127.0.0.1:1"}
-    assert adapters.split_s3_uri("s3://b/k/x.csv") == ("b", "k/x.csv")
-    with pytest.raises(ValueError, match="not an s3:// URI"):
-        adapters.split_s3_uri("gs://b/k")
-
-
 def test_sink_and_trigger_need_their_argument() -> None:
     with pytest.raises(ValueError, match="needs a namespace"):
         adapters.CloudWatchSink()
