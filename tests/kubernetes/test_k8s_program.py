@@ -67,6 +67,10 @@ def test_components_own_every_resource(captured, project, stack: str) -> None:
                            ("NetworkPolicy", "allow-dns"), ("PersistentVolumeClaim", "data")}
 
 
+#: The only cluster-scoped objects a stack declares; each carries the namespace in its name.
+CLUSTER_SCOPED = {"Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_everything_is_labelled_and_in_the_namespace(captured, project, stack: str) -> None:
     capture, spec = captured(stack), spec_of(project, stack)
@@ -75,7 +79,9 @@ def test_everything_is_labelled_and_in_the_namespace(captured, project, stack: s
         body = manifest(r)
         assert set(body["metadata"]["labels"]) >= APP_LABELS, f"{r.type} {r.name}"
         assert body["metadata"]["labels"]["app.kubernetes.io/part-of"] == spec.name
-        if body["kind"] != "Namespace":
+        if body["kind"] in CLUSTER_SCOPED:
+            assert "namespace" not in body["metadata"] and namespace in body["metadata"]["name"], r.name
+        else:
             assert body["metadata"]["namespace"] == namespace, f"{r.type} {r.name}"
     for owner, meta, _ in pod_specs(capture):
         assert set(meta["labels"]) >= APP_LABELS, owner

@@ -12,10 +12,20 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+from pulumi_kubernetes.admissionregistration.v1 import (
+    MatchConditionArgs,
+    MatchResourcesArgs,
+    NamedRuleWithOperationsArgs,
+    ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding,
+    ValidatingAdmissionPolicyBindingSpecArgs,
+    ValidatingAdmissionPolicySpecArgs,
+    ValidationArgs,
+)
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apps.v1 import Deployment, DeploymentSpecArgs
 from pulumi_kubernetes.core.v1 import ContainerArgs, ContainerPortArgs, PodTemplateSpecArgs
-from pulumi_kubernetes.meta.v1 import LabelSelectorArgs
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from pulumi_kubernetes.rbac.v1 import Role, RoleBinding, RoleRefArgs, SubjectArgs
 
 from infra.components import Monitoring
@@ -99,6 +109,10 @@ def alert_rules(model: ModelSpec, namespace: str) -> list[dict[str, Any]]:
     return rules
 
 
+#: The label every namespace carries with its own name (set by the API server).
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"
+
+
 class KubernetesMonitoring(Monitoring):
     """One model's drift monitoring."""
 
@@ -141,6 +155,27 @@ class KubernetesMonitoring(Monitoring):
                                          name=role.metadata.apply(lambda m: m.name)),
                     subjects=[SubjectArgs(kind="ServiceAccount", name=account, namespace=ctx.namespace)],
                     opts=self.child)
+        self._retrain_admission(ctx, key, monitor)
+
+    def _retrain_admission(self, ctx: Context, key: str, monitor: Workload) -> None:
+        """A cluster-scoped ValidatingAdmissionPolicy (and binding) that pins what the monitor's Jobs may run."""
+        admission = rbac.retrain_admission(ctx.namespace_name, layout.drift_cronjob(key), layout.train_cronjob(key),
+                                           layout.APP_TRAINING, ctx.spec.runtime_image)
+        name = f"{ctx.namespace_name}-{key}-retrain"
+        metadata = ObjectMetaArgs(name=name, labels=monitor.labels)
+        policy = ValidatingAdmissionPolicy(f"{key}-retrain-admission", metadata=metadata, opts=self.child,
+                                           spec=ValidatingAdmissionPolicySpecArgs(
+            failure_policy="Fail",
+            match_constraints=MatchResourcesArgs(
+                namespace_selector=LabelSelectorArgs(match_labels={NAMESPACE_LABEL: ctx.namespace_name}),
+                resource_rules=[NamedRuleWithOperationsArgs(api_groups=["batch"], api_versions=["v1"],
+                                                            operations=["CREATE"], resources=["jobs"])]),
+            match_conditions=[MatchConditionArgs(name="from-the-monitor", expression=admission.condition)],
+            validations=[ValidationArgs(expression=expression, message=message)
+                         for expression, message in admission.checks]))
+        ValidatingAdmissionPolicyBinding(f"{key}-retrain-admission", metadata=metadata, opts=self.child,
+                                         spec=ValidatingAdmissionPolicyBindingSpecArgs(
+            policy_name=policy.metadata.apply(lambda m: m.name), validation_actions=["Deny"]))
 
     def _metrics_server(self, ctx: Context, key: str) -> None:
         """The file server publishing the drift metrics (read-only on the data volume) and its Service."""
