@@ -1,7 +1,8 @@
 """The target registry: a target's name to the module that builds it, imported only when selected.
 
-Each module exposes `build(platform, spec, package, secrets) -> TargetResources` (see `infra.targets.base`):
-`secrets` (`infra.secrets.SecretValues`) holds the spec's decrypted secrets, read by the program.
+Each module exposes `build(platform, spec, package, image, secrets) -> TargetResources` (see
+`infra.targets.base`): `image` (`infra.image.ImagePlan`) says whether to build the runtime image or run a
+pinned one; `secrets` (`infra.secrets.SecretValues`) holds the spec's decrypted secrets, read by the program.
 """
 
 from __future__ import annotations

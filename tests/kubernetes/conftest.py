@@ -22,6 +22,8 @@ config:
     ingress_class: nginx
     storage_class: fast-ssd
     dashboard_url: https://grafana.example.com/d/shipyard
+    image_repository: registry.example.com/ml/shipyard-runtime
+    image_pull_secret: {secure: v1:cHVzaGVyOnMzY3JldA==}
   shipyard:networking:
     allowed_cidrs: [10.0.0.0/8]
   shipyard:training: {size: gpu, gpu_count: 2, spot: true}
@@ -41,11 +43,16 @@ config:
       monitoring: {min_quality: {roc_auc: 0.8}}
 """
 
-#: External database and S3 credentials by reference to existing Kubernetes Secrets.
+#: External database and S3 credentials by reference to existing Kubernetes Secrets; a pinned runtime image from
+#: a private registry, pulled with an existing Secret.
+PINNED_IMAGE = "ghcr.io/acme/shipyard-runtime@sha256:" + "5" * 64
 REFS_STACK = """\
 config:
   shipyard:target: kubernetes
   shipyard:environment: dev
+  shipyard:runtime_image: """ + PINNED_IMAGE + """
+  shipyard:kubernetes:
+    image_pull_secret: {ref: ghcr-pull}
   shipyard:registry:
     database:
       external_url: {ref: pg-credentials/uri}

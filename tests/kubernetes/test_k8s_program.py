@@ -63,8 +63,10 @@ def test_components_own_every_resource(captured, project, stack: str) -> None:
         assert r.parent in components, f"{r.type} {r.name} has parent {r.parent}"
         if r.parent == platform:
             at_platform.add((r.type.rsplit(":", 1)[1], r.name))
+    pull = spec.k8s.image_pull_secret
+    image_pull = {("Secret", "image-pull")} if pull is not None and pull.secure is not None else set()
     assert at_platform == {("Namespace", "namespace"), ("NetworkPolicy", "default-deny"),
-                           ("NetworkPolicy", "allow-dns"), ("PersistentVolumeClaim", "data")}
+                           ("NetworkPolicy", "allow-dns"), ("PersistentVolumeClaim", "data"), *image_pull}
 
 
 #: The only cluster-scoped objects a stack declares; each carries the namespace in its name.

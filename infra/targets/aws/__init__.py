@@ -1,10 +1,10 @@
 """The AWS target: the platform on managed AWS services, with no cluster to operate.
 
 `build` declares, under one explicit AWS provider for the spec's region (tagging every resource with the
-spec's tags): the shared foundation (VPC, KMS key, image repository, overview dashboard), the registry
-(MLflow, RDS or SageMaker's managed server, the artifact bucket), training (SageMaker pipelines on a
-schedule), and per model monitoring (drift job, alarms, alerts, retraining) and serving (a SageMaker
-endpoint). See docs/aws.md.
+spec's tags): the shared foundation (VPC, KMS key, image repository and the runtime image pushed into it,
+overview dashboard), the registry (MLflow, RDS or SageMaker's managed server, the artifact bucket), training
+(SageMaker pipelines on a schedule), and per model monitoring (drift job, alarms, alerts, retraining) and
+serving (a SageMaker endpoint). See docs/aws.md.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws
 
+from infra.image import ImagePlan
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
@@ -24,7 +25,7 @@ from infra.targets.aws.training import AwsTrainingCluster
 from infra.targets.base import TargetResources
 
 
-def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage, image: ImagePlan,
           secrets: SecretValues) -> TargetResources:
     """Declare the whole platform on AWS and return its components."""
     check_exposure(spec)
@@ -35,7 +36,7 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: Pipel
     under = pulumi.ResourceOptions(parent=platform, providers={"aws": provider})
 
     overview = aws_name(spec.prefix, "overview", kind="dashboard")
-    base = Foundation(f"{spec.prefix}-foundation", spec, overview=(overview, dashboard_body(spec, spec.models)),
+    base = Foundation(f"{spec.prefix}-foundation", spec, image, overview=(overview, dashboard_body(spec, spec.models)),
                       opts=under)
     registry = AwsModelRegistry(f"{spec.prefix}-registry", spec, base, secrets, opts=under)
     training = AwsTrainingCluster(f"{spec.prefix}-training", spec, package, base, registry, opts=under)

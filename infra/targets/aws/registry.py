@@ -23,6 +23,7 @@ from pulumi_aws import cloudwatch, ecs, lb, rds, sagemaker, secretsmanager
 from pulumi_aws import iam as aws_iam
 
 from infra.components import ModelRegistry
+from infra.image import RUNTIME_UID
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec, Secret
 from infra.targets.aws import iam
@@ -59,6 +60,7 @@ def mlflow_container(*, image: str, region: str, log_group: str, artifact_root: 
         "name": "mlflow",
         "image": image,
         "essential": True,
+        "user": f"{RUNTIME_UID}:{RUNTIME_UID}",  # the image's default user is root, for SageMaker
         "entryPoint": ["mlflow"],
         "command": ["server", "--host", "0.0.0.0", "--port", str(MLFLOW_PORT), "--workers", str(workers),
                     "--default-artifact-root", artifact_root, "--no-serve-artifacts"],

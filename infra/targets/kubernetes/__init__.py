@@ -12,8 +12,11 @@ Jobs), and per model `KubernetesServing` and `KubernetesMonitoring`. Modules:
 
 from __future__ import annotations
 
+import re
+
 import pulumi
 
+from infra.image import ImagePlan
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
@@ -25,6 +28,9 @@ from infra.targets.kubernetes.registry import KubernetesRegistry, uses_s3
 from infra.targets.kubernetes.serving import PUBLIC_INGRESS_CLASSES, KubernetesServing
 from infra.targets.kubernetes.training import KubernetesTraining
 
+#: A Secret's name: a DNS subdomain.
+_SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
 
 def check_supported(spec: PlatformSpec) -> None:
     """Refuse, before declaring anything, what this target cannot realize (ValueError naming the key)."""
@@ -34,6 +40,18 @@ def check_supported(spec: PlatformSpec) -> None:
         if model.serving.public:
             check_public(spec, f"models[{i}].serving.public", model.serving.auth)
     uses_s3(spec)
+    check_image(spec)
+
+
+def check_image(spec: PlatformSpec) -> None:
+    """Refuse a build with nowhere to push it, and a pull Secret reference that is not a Secret's name."""
+    if spec.runtime_image is None and not spec.k8s.image_repository:
+        raise ValueError("kubernetes.image_repository: is required to push the runtime image the program builds "
+                         "(or pin runtime_image to 'repository@sha256:<64 hex>')")
+    credentials = spec.k8s.image_pull_secret
+    if credentials is not None and credentials.ref is not None and not _SECRET_NAME.match(credentials.ref):
+        raise ValueError(f"kubernetes.image_pull_secret: ref {credentials.ref!r} must name an existing "
+                         "kubernetes.io/dockerconfigjson Secret of the namespace")
 
 
 def check_public(spec: PlatformSpec, key: str, auth: str) -> None:
@@ -75,13 +93,13 @@ def ignored_settings(spec: PlatformSpec) -> list[str]:
     return warnings
 
 
-def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage, image: ImagePlan,
           secrets: SecretValues) -> TargetResources:
     """Declare the platform on Kubernetes and return its components."""
     check_supported(spec)
     for warning in ignored_settings(spec):
         pulumi.log.warn(warning, resource=platform)
-    ctx = declare_platform(platform, spec, package, secrets)
+    ctx = declare_platform(platform, spec, package, image, secrets)
     child = pulumi.ResourceOptions(parent=platform)
     registry = KubernetesRegistry(f"{spec.prefix}-registry", ctx, child)
     training = KubernetesTraining(f"{spec.prefix}-training", ctx, registry, child)

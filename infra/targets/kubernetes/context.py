@@ -35,7 +35,9 @@ from infra.targets.kubernetes.network import Policy, policy_spec
 @dataclass(frozen=True)
 class Context:
     """The platform-wide facts a component needs. `namespace` is the Namespace resource's name output,
-    so every namespaced object depends on the Namespace; `namespace_name` is the same name, plain."""
+    so every namespaced object depends on the Namespace; `namespace_name` is the same name, plain. `image` is
+    what every runtime container runs (the pinned image or the pushed digest), `image_identity` a plain string
+    that changes with it, `pull_secret` the name of the Secret pods pull it with (None: no credentials)."""
 
     spec: PlatformSpec
     package: PipelinePackage
@@ -43,6 +45,9 @@ class Context:
     namespace_name: str
     data_claim: pulumi.Output[str]
     secrets: SecretValues
+    image: pulumi.Output[str]
+    image_identity: str
+    pull_secret: pulumi.Output[str] | None = None
 
     @property
     def platform_version(self) -> str:

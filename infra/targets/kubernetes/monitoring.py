@@ -159,8 +159,8 @@ class KubernetesMonitoring(Monitoring):
 
     def _retrain_admission(self, ctx: Context, key: str, monitor: Workload) -> None:
         """A cluster-scoped ValidatingAdmissionPolicy (and binding) that pins what the monitor's Jobs may run."""
-        admission = rbac.retrain_admission(ctx.namespace_name, layout.drift_cronjob(key), layout.train_cronjob(key),
-                                           layout.APP_TRAINING, ctx.spec.runtime_image)
+        admission = ctx.image.apply(lambda image: rbac.retrain_admission(
+            ctx.namespace_name, layout.drift_cronjob(key), layout.train_cronjob(key), layout.APP_TRAINING, image))
         name = f"{ctx.namespace_name}-{key}-retrain"
         metadata = ObjectMetaArgs(name=name, labels=monitor.labels)
         policy = ValidatingAdmissionPolicy(f"{key}-retrain-admission", metadata=metadata, opts=self.child,
@@ -170,9 +170,10 @@ class KubernetesMonitoring(Monitoring):
                 namespace_selector=LabelSelectorArgs(match_labels={NAMESPACE_LABEL: ctx.namespace_name}),
                 resource_rules=[NamedRuleWithOperationsArgs(api_groups=["batch"], api_versions=["v1"],
                                                             operations=["CREATE"], resources=["jobs"])]),
-            match_conditions=[MatchConditionArgs(name="from-the-monitor", expression=admission.condition)],
-            validations=[ValidationArgs(expression=expression, message=message)
-                         for expression, message in admission.checks]))
+            match_conditions=[MatchConditionArgs(name="from-the-monitor",
+                                                 expression=admission.apply(lambda a: a.condition))],
+            validations=admission.apply(lambda a: [ValidationArgs(expression=expression, message=message)
+                                                   for expression, message in a.checks])))
         ValidatingAdmissionPolicyBinding(f"{key}-retrain-admission", metadata=metadata, opts=self.child,
                                          spec=ValidatingAdmissionPolicyBindingSpecArgs(
             policy_name=policy.metadata.apply(lambda m: m.name), validation_actions=["Deny"]))
@@ -184,7 +185,7 @@ class KubernetesMonitoring(Monitoring):
         account = service_account(ctx, f"{key}-drift-metrics", name, workload, self.child)
         container = ContainerArgs(
             name="metrics",
-            image=ctx.spec.runtime_image,
+            image=ctx.image,
             command=["python", "-m", "http.server", str(layout.METRICS_PORT), "--bind", "0.0.0.0",
                      "--directory", layout.metrics_dir(key)],
             ports=[ContainerPortArgs(name="metrics", container_port=layout.METRICS_PORT)],
@@ -201,7 +202,8 @@ class KubernetesMonitoring(Monitoring):
             template=PodTemplateSpecArgs(
                 metadata=ctx.pod_meta(workload, scrape_annotations(layout.METRICS_PORT, path)),
                 spec=pod_spec([container], service_account=account.metadata.apply(lambda m: m.name),
-                              volumes=[claim_volume("data", ctx.data_claim, read_only=True)])),
+                              volumes=[claim_volume("data", ctx.data_claim, read_only=True)],
+                              pull_secret=ctx.pull_secret)),
         ), opts=self.child)
         service(ctx, f"{key}-drift-metrics", name, workload, [("metrics", layout.METRICS_PORT)], self.child)
         network_policy(ctx, f"{key}-drift-metrics-network", network.metrics_policy(name, workload.selector),

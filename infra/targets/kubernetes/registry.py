@@ -131,7 +131,7 @@ class KubernetesRegistry(ModelRegistry):
             mounts.append(mount("artifacts", layout.ARTIFACTS_DIR))
         container = ContainerArgs(
             name="mlflow",
-            image=spec.runtime_image,
+            image=ctx.image,
             command=mlflow_command(spec),
             env=python_env(
                 env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"),
@@ -156,7 +156,7 @@ class KubernetesRegistry(ModelRegistry):
             template=PodTemplateSpecArgs(
                 metadata=ctx.pod_meta(mlflow),
                 spec=pod_spec([container], service_account=account.metadata.apply(lambda m: m.name),
-                              volumes=volumes)),
+                              volumes=volumes, pull_secret=ctx.pull_secret)),
         ), opts=pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(depends_on=depends)))
         svc = service(ctx, "mlflow", layout.MLFLOW, mlflow, [("http", layout.MLFLOW_PORT)], self.child)
         clients = network.Peer(names=layout.MLFLOW_CLIENTS)

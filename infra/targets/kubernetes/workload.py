@@ -24,6 +24,7 @@ from pulumi_kubernetes.core.v1 import (
     ExecActionArgs,
     HTTPGetActionArgs,
     KeyToPathArgs,
+    LocalObjectReferenceArgs,
     NodeAffinityArgs,
     NodeSelectorRequirementArgs,
     NodeSelectorTermArgs,
@@ -159,11 +160,14 @@ def pod_spec(
     spot: bool = False,
     gpus: int = 0,
     fs_group: bool = True,
+    pull_secret: pulumi.Input[str] | None = None,
 ) -> PodSpecArgs:
-    """A pod spec with the house defaults: its own ServiceAccount, no API token unless asked, non-root."""
+    """A pod spec with the house defaults: its own ServiceAccount, no API token unless asked, non-root;
+    `pull_secret` names the Secret the kubelet pulls private images with."""
     tolerations, affinity = scheduling(spot, gpus)
     return PodSpecArgs(
         containers=list(containers),
+        image_pull_secrets=[LocalObjectReferenceArgs(name=pull_secret)] if pull_secret is not None else None,
         init_containers=list(init_containers) or None,
         volumes=list(volumes) or None,
         service_account_name=service_account,
@@ -178,13 +182,15 @@ def pod_spec(
 
 @dataclass(frozen=True)
 class PipelinesRuntime:
-    """What a pod running the pipelines for one model needs: the image, the wheel, the model's run configuration."""
+    """What a pod running the pipelines for one model needs: the image (and the Secret it is pulled with), the
+    wheel, the model's run configuration."""
 
-    image: str
+    image: pulumi.Input[str]
     wheel_configmap: pulumi.Input[str]
     wheel_filename: str
     config_configmap: pulumi.Input[str]
     model: str
+    pull_secret: pulumi.Input[str] | None = None
 
     @property
     def config_path(self) -> str:
@@ -278,4 +284,4 @@ def pipelines_pod(
     )
     return pod_spec([container], service_account=service_account, volumes=volumes,
                     init_containers=[install_wheel_container(runtime)], automount_token=automount_token,
-                    restart_policy=restart_policy, spot=spot, gpus=gpus)
+                    restart_policy=restart_policy, spot=spot, gpus=gpus, pull_secret=runtime.pull_secret)
