@@ -159,8 +159,6 @@ class RuntimeImage(pulumi.ComponentResource):
                 oci_media_types=False, push=True))],
             registries=[docker_build.RegistryArgs(address=login.address, username=login.username,
                                                   password=pulumi.Output.secret(login.password))] if login else None,
-            # `pulumi preview` needs no Docker daemon; `up` builds.
-            build_on_preview=False,
             opts=pulumi.ResourceOptions(parent=self))
         self.ref = pulumi.Output.concat(repository, "@", image.digest)
         self.register_outputs({"ref": self.ref})

@@ -8,11 +8,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from aws_helpers import ECR_IMAGE
 
 from infra.plan_capture import Capture
-
-#: An image already in ECR, pinned by digest.
-ECR_IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/ml/runtime@sha256:" + "2" * 64
 
 #: The other branches: SageMaker's managed MLflow, an existing VPC, webhooks from a Pulumi secret and from a
 #: Secrets Manager reference, a dataset in another bucket, GPU spot training, a pinned image already in ECR.

@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_helpers import of_type, one
-from conftest import ECR_IMAGE
+from aws_helpers import ECR_IMAGE, of_type, one
 from image_checks import assert_build_inputs, build_resources, pushed_ref, workload_images
 
 from infra.image import RUNTIME_UID

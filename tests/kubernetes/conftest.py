@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from k8s_helpers import copy_project, run_capture
+from k8s_helpers import PINNED_IMAGE, copy_project, run_capture
 
 from infra.plan_capture import Capture
 
@@ -45,7 +45,6 @@ config:
 
 #: External database and S3 credentials by reference to existing Kubernetes Secrets; a pinned runtime image from
 #: a private registry, pulled with an existing Secret.
-PINNED_IMAGE = "ghcr.io/acme/shipyard-runtime@sha256:" + "5" * 64
 REFS_STACK = """\
 config:
   shipyard:target: kubernetes

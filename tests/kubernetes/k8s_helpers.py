@@ -18,6 +18,8 @@ from infra.stackfile import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_GROUPS = ("kubernetes:monitoring.coreos.com/",)
+#: The k8s-refs stack's runtime image: pinned by digest in a private registry.
+PINNED_IMAGE = "ghcr.io/acme/shipyard-runtime@sha256:" + "5" * 64
 
 
 def copy_project(dest: Path) -> Path:

@@ -8,9 +8,8 @@ import base64
 import json
 
 import pytest
-from conftest import PINNED_IMAGE
 from image_checks import assert_build_inputs, build_resources, pushed_ref, workload_images
-from k8s_helpers import containers, named, pod_specs, resource
+from k8s_helpers import PINNED_IMAGE, containers, named, pod_specs, resource
 
 from infra.stackfile import load_stack
 from infra.targets.kubernetes import check_image, layout
