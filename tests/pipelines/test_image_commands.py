@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pipeline_helpers import DATASET, free_port, stop
 
 from infra.image import LOCK
 from infra.packaging import build_wheel
@@ -45,7 +46,6 @@ ROOT = Path(__file__).resolve().parents[2]
 #: `nobody`: a non-root uid that, like the image's own user, has a passwd entry.
 UID = 65534
 NAMESPACE = "ml"
-DATASET = "demo://classification?rows=2000&seed=7"
 
 pytestmark = [
     pytest.mark.slow,
@@ -123,8 +123,9 @@ class Pod:
     def start(self, command: Sequence[str], env: Mapping[str, str], log: str) -> subprocess.Popen[bytes]:
         """Start a container command as the unprivileged user, in its writable directory."""
         out = (self.root / f"{log}.log").open("wb")
+        # Its own session, so `stop` ends the server's workers with it.
         return subprocess.Popen([self.path(w) for w in command], env=dict(env), cwd=self.root / "tmp",
-                                stdout=out, stderr=subprocess.STDOUT, preexec_fn=as_user)
+                                stdout=out, stderr=subprocess.STDOUT, preexec_fn=as_user, start_new_session=True)
 
     def run(self, command: Sequence[str], env: Mapping[str, str], log: str, timeout: float) -> int:
         """Run a container command to completion as the unprivileged user; its exit code."""
@@ -140,15 +141,6 @@ class Pod:
         return (self.root / f"{name}.log").read_text(errors="replace")[-3000:]
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def wait_until(check: Callable[[], bool], process: subprocess.Popen[bytes], what: str, pod: Pod, log: str,
                timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
@@ -162,14 +154,6 @@ def wait_until(check: Callable[[], bool], process: subprocess.Popen[bytes], what
             pass
         time.sleep(0.5)
     pytest.fail(f"{what} did not come up within {timeout} s:\n{pod.log(log)}")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
