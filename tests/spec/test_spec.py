@@ -126,9 +126,9 @@ def test_stack_file_shape_errors_are_located(tmp_path: Path) -> None:
     path.write_text("config:\n  target: kubernetes\nconfg: {}\n")
     with pytest.raises(SpecError) as caught:
         load_stack("test", project_dir=tmp_path)
-    messages = {p.path: p.message for p in caught.value.problems}
-    assert "namespace" in messages["target"]
-    assert "did you mean 'config'" in messages["confg"]
+    messages = [(p.path, p.message) for p in caught.value.problems]
+    assert ("target", "config keys need a namespace: 'shipyard:target'") in messages
+    assert ("confg", "unknown top-level key; did you mean 'config'?") in messages
     path.write_text("config: [unclosed\n")
     with pytest.raises(SpecError, match="not valid YAML: line"):
         load_stack("test", project_dir=tmp_path)
