@@ -6,8 +6,9 @@ Each module exposes `build(platform, spec, package, secrets) -> TargetResources`
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
+
+from pipelines.plugins import resolve
 
 #: Every target shipyard can build, and where it lives. Adding a target is one line here.
 TARGETS: dict[str, str] = {
@@ -29,4 +30,4 @@ def load_target(name: str) -> ModuleType:
         raise UnknownTarget(
             f"target {name!r} is not available yet; available targets: {', '.join(sorted(TARGETS))}"
         ) from None
-    return importlib.import_module(dotted)
+    return resolve(dotted)
