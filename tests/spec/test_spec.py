@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from infra.spec import ESTIMATORS, PlatformSpec
+from infra.spec import PlatformSpec
 from infra.stackfile import (
     SpecError,
     deep_merge,
@@ -21,6 +21,7 @@ from infra.stackfile import (
     stack_file_schema,
     with_defaults,
 )
+from pipelines.catalog import ESTIMATORS
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
@@ -188,7 +189,7 @@ def test_format_path() -> None:
 
 
 def test_estimator_table_covers_both_tasks() -> None:
-    assert set(ESTIMATORS.values()) == {"classification", "regression"}
+    assert {entry.task for entry in ESTIMATORS.values()} == {"classification", "regression"}
 
 
 def test_cli_reports_located_errors_without_traceback(tmp_path: Path) -> None:
