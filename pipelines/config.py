@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
@@ -122,14 +122,22 @@ def config_error(error: ValidationError) -> ConfigError:
         loc, message = (*loc, *head.split(".")), rest
     key = _key(loc)
     if first["type"] == "missing":
-        message = f"is required (set it in the run configuration or ${ENV_PREFIX}{key.upper()})"
+        message = "is required" + (f" (set it in the run configuration or ${ENV_PREFIX}{key.upper()})"
+                                   if key in ENV_KEYS else "")
     elif first["type"] == "extra_forbidden":
-        model: Any = RunConfig
-        for part in loc[:-1]:
-            model = getattr(model.model_fields.get(part), "annotation", None)
-        known = sorted(getattr(model, "model_fields", {}))
+        known = sorted(_fields_at(RunConfig, loc[:-1]))
         message = "unknown setting" + (f"; known: {', '.join(known)}" if known else "")
     return ConfigError(key, message)
+
+
+def _fields_at(annotation: Any, loc: tuple[Any, ...]) -> set[str]:
+    """The setting names of the section at `loc` (through optional sections), for naming the known ones."""
+    fields = getattr(annotation, "model_fields", None)
+    if fields is None:
+        return set().union(*(_fields_at(arg, loc) for arg in get_args(annotation)))
+    if not loc:
+        return set(fields)
+    return _fields_at(fields[loc[0]].annotation, loc[1:]) if loc[0] in fields else set()
 
 
 def from_dict(data: Mapping[str, Any]) -> RunConfig:
