@@ -43,8 +43,9 @@ def test_every_registry_entry_resolves() -> None:
                   "serve": SERVE}
     for name, reference in references.items():
         assert callable(resolve(reference)), name
-    for name, module in TARGETS.items():
-        assert callable(resolve(module).build), name
+    for name, package in TARGETS.items():
+        for reference in (f"{package}.rules:check", f"{package}.rules:ignored", f"{package}.program:build"):
+            assert callable(resolve(reference)), (name, reference)
 
 
 def test_no_other_code_imports_by_name() -> None:

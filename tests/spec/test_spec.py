@@ -12,15 +12,10 @@ import jsonschema
 import pytest
 import yaml
 
+from infra.merge import deep_merge, with_defaults
+from infra.problems import format_path
 from infra.spec import PlatformSpec
-from infra.stackfile import (
-    SpecError,
-    deep_merge,
-    format_path,
-    load_stack,
-    stack_file_schema,
-    with_defaults,
-)
+from infra.stackfile import SpecError, load_stack, stack_file_schema
 from pipelines.catalog import ESTIMATORS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,19 +145,19 @@ def test_deep_merge_merges_mappings_and_replaces_the_rest() -> None:
 
 
 def test_prod_defaults_are_safer_than_dev_and_stay_overridable() -> None:
-    dev = PlatformSpec.model_validate(with_defaults({}, {**MINIMAL, "environment": "dev"}))
-    prod = PlatformSpec.model_validate(with_defaults({}, {**MINIMAL, "environment": "prod"}))
+    dev = PlatformSpec.model_validate(with_defaults({}, {**MINIMAL, "environment": "dev"})[0])
+    prod = PlatformSpec.model_validate(with_defaults({}, {**MINIMAL, "environment": "prod"})[0])
     assert (dev.protect, prod.protect) == (False, True)
     assert not dev.registry.database.high_availability and prod.registry.database.high_availability
     assert prod.registry.database.backup_retention_days > dev.registry.database.backup_retention_days
     assert prod.models[0].serving.min_replicas >= 2 > dev.models[0].serving.min_replicas
     assert prod.training.spot is False
-    chosen = PlatformSpec.model_validate(with_defaults({}, {**MINIMAL, "environment": "prod", "protect": False}))
+    chosen = PlatformSpec.model_validate(with_defaults({}, {**MINIMAL, "environment": "prod", "protect": False})[0])
     assert chosen.protect is False
 
 
 def test_secrets_carry_their_source_path() -> None:
-    merged = with_defaults({}, {**MINIMAL, "registry": {"database": {"external_url": {"secure": "v1:abc"}}}})
+    merged = with_defaults({}, {**MINIMAL, "registry": {"database": {"external_url": {"secure": "v1:abc"}}}})[0]
     spec = PlatformSpec.model_validate(merged)
     assert spec.registry.database.external_url is not None
     assert spec.registry.database.external_url.source == "registry.database.external_url"
@@ -222,7 +217,7 @@ def test_a_regression_model_gets_regression_gates_that_the_pipelines_accept() ->
     from infra.runconfig import pipeline_config
     from pipelines.config import from_dict
 
-    merged = with_defaults({}, model(pipeline={"task": "regression", "estimator": "ridge", "target_column": "y"}))
+    merged = with_defaults({}, model(pipeline={"task": "regression", "estimator": "ridge", "target_column": "y"}))[0]
     spec = PlatformSpec.model_validate(merged)
     gates = spec.models[0].pipeline.gates
     assert gates.primary_metric == "r2" and "roc_auc" not in gates.minimum
