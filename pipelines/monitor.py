@@ -24,7 +24,7 @@ import pandas as pd
 
 from pipelines import registry
 from pipelines.config import RunConfig
-from pipelines.drift import compare
+from pipelines.drift import compare, render_html
 from pipelines.gates import GateResult, quality_gate
 from pipelines.pipeline import REFERENCE_PROFILE, TAG_STEP, TAG_TRIGGER, version_artifact
 from pipelines.sinks import Metric, get_sink
@@ -218,7 +218,7 @@ def _write_reports(outcome: MonitorOutcome, report: Any, reports_uri: str, now: 
     write_bytes(outcome.reports["json"], _json(document))
     write_bytes(join(base, "latest.json"), _json(document))
     if report is not None:
-        html = report.render_html(title=f"Drift report: {outcome.model} v{outcome.version}").encode()
+        html = render_html(report, title=f"Drift report: {outcome.model} v{outcome.version}").encode()
     else:
         html = (f"<!doctype html><title>Drift report</title><h1>{outcome.model} v{outcome.version}</h1>"
                 f"<p>No traffic for this version in the window; nothing was compared.</p>").encode()
