@@ -139,6 +139,7 @@ def test_defaults_make_no_notice_but_the_one_instance_rollout() -> None:
 @pytest.mark.parametrize(("overrides", "key", "message"), [
     ({"networking": {"private": False}}, "networking.private", "every workload stays on private subnets"),
     ({"training": {"min_nodes": 1}}, "training.min_nodes", "nothing is kept warm"),
+    ({"training": {"max_nodes": 4}}, "training.max_nodes", "every SageMaker job runs on one instance"),
     ({"registry": {"artifacts": {"s3_endpoint": "http://minio:9000", "bucket": "b"}}},
      "registry.artifacts.s3_endpoint", "the stack's own S3 bucket"),
     ({"registry": {"artifacts": {"s3_endpoint": "http://minio:9000", "bucket": "b"}}},

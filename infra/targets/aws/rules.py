@@ -167,6 +167,8 @@ _NEVER: dict[str, str] = {
                            "addresses; endpoints are reached through the SageMaker runtime API with IAM"),
     "training.min_nodes": ("not used on AWS: SageMaker starts each job's instances on demand and releases them "
                            "when it ends; nothing is kept warm"),
+    "training.max_nodes": ("not a node count on AWS: every SageMaker job runs on one instance of training.size; it "
+                           "only caps a pipeline execution's parallel steps, which run one after another"),
     **{f"registry.artifacts.{key}": "not used on AWS: artifacts go to the stack's own S3 bucket (SSE-KMS)"
        for key in _ARTIFACT_KEYS},
 }
