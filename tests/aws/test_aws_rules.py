@@ -71,29 +71,10 @@ def test_existing_network_must_be_a_vpc_id() -> None:
     assert problems(spec(networking={"existing_network": EDGE_VPC})) == {}
 
 
-@pytest.mark.parametrize(("cidr", "message"), [
-    ("10.42.0.0/33", "is not an IPv4 network"),
-    ("10.0.0.0/8", "AWS accepts VPC blocks from /16 to /28"),
-    ("10.0.0.0/28", "too small for 2 subnets"),
-])
-def test_vpc_cidr_is_a_block_aws_accepts_and_holds_the_subnets(cidr: str, message: str) -> None:
-    assert message in problems(spec(aws={"vpc_cidr": cidr}))["aws.vpc_cidr"]
-
-
-def test_vpc_cidr_and_zones_are_not_checked_for_an_existing_vpc() -> None:
-    assert problems(spec(aws={"vpc_cidr": "10.0.0.0/8"}, networking={"existing_network": EDGE_VPC})) == {}
-
-
 def test_three_zones_in_a_two_zone_region_are_refused() -> None:
     refused = problems(spec(region="us-west-1", aws={"availability_zones": 3}))
     assert "us-west-1 offers new accounts 2 availability zones" in refused["aws.availability_zones"]
     assert problems(spec(region="us-west-1")) == {}
-
-
-def test_allowed_cidrs_are_real_networks() -> None:
-    refused = problems(spec(networking={"allowed_cidrs": ["10.0.0.0/8", "999.1.2.3/8"]}))
-    assert list(refused) == ["networking.allowed_cidrs[1]"]
-    assert "'999.1.2.3/8' is not an IPv4 network" in refused["networking.allowed_cidrs[1]"]
 
 
 def test_external_database_ref_must_be_a_secret_arn() -> None:
@@ -131,8 +112,9 @@ def test_public_endpoint_is_refused() -> None:
 # ------------------------------------------------------------------------------------------------ ignored
 
 
-def test_defaults_make_no_notice_but_the_one_instance_rollout() -> None:
-    assert list(notices(spec())) == ["models[0].serving.rollout.strategy"]
+def test_defaults_make_no_notice() -> None:
+    """Not even prod's default canary (10% of two instances is one: 50%), which docs/aws.md explains."""
+    assert notices(spec()) == {} and notices(spec("prod")) == {}
     assert notices(spec(models=[{"name": "churn", "serving": {"min_replicas": 2}}])) == {}
 
 
@@ -179,7 +161,9 @@ def test_settings_honoured_in_their_mode_make_no_notice() -> None:
     ({"min_replicas": 2, "rollout": {"strategy": "canary", "canary_percent": 10}}, "serving.rollout.canary_percent",
      "the canary takes 50% of the traffic"),
     ({"min_replicas": 2, "rollout": {"bake_minutes": 240}}, "serving.rollout.bake_minutes", "capped at 60"),
-    ({"min_replicas": 1}, "serving.rollout.strategy", "shifts all traffic at once"),
+    ({"min_replicas": 0}, "serving.rollout.strategy", "shifts all traffic at once"),
+    ({"min_replicas": 3, "max_replicas": 3, "rollout": {"strategy": "canary", "canary_percent": 50}},
+     "serving.rollout.canary_percent", "the canary takes 33% of the traffic"),
 ])
 def test_serving_settings_not_honoured(serving: dict[str, Any], key: str, message: str) -> None:
     assert message in notices(spec(models=[{"name": "churn", "serving": serving}]))[f"models[0].{key}"]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from infra.spec import ModelSpec, PlatformSpec, RolloutSpec
-from infra.targets.aws import addressing, iam, jobs, names, network, rollout, rules, sizes
+from infra.targets.aws import iam, jobs, names, network, rollout, rules, sizes
 from infra.targets.aws.foundation import ecr_repository_arn, image_suffix, mirrored_image
 from infra.targets.aws.monitoring import dashboard_body, quality_comparison, retrain_pattern
 from infra.targets.aws.registry import database_secret, database_url, mlflow_containers, service_counts
@@ -58,9 +58,9 @@ def test_long_names_are_shortened_stably() -> None:
 
 
 def test_subnets_are_carved_from_the_vpc() -> None:
-    assert addressing.subnet_cidrs("10.42.0.0/16", 3) == ["10.42.0.0/20", "10.42.16.0/20", "10.42.32.0/20"]
+    assert network.subnet_cidrs("10.42.0.0/16", 3) == ["10.42.0.0/20", "10.42.16.0/20", "10.42.32.0/20"]
     with pytest.raises(ValueError, match="too small"):
-        addressing.subnet_cidrs("10.0.0.0/28", 2)
+        network.subnet_cidrs("10.0.0.0/28", 2)
 
 
 def test_endpoint_services_per_registry_mode() -> None:

@@ -9,13 +9,13 @@ and its private subnets are the ones tagged `shipyard:tier=private`.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 import pulumi
 from pulumi_aws import ec2, get_availability_zones_output, vpc
 
 from infra.spec import PlatformSpec
-from infra.targets.aws.addressing import subnet_cidrs
 
 HTTPS = 443
 #: Tag that marks the private subnets of an existing VPC the platform may use.
@@ -49,6 +49,16 @@ def endpoint_service(region: str, suffix: str) -> str:
 def interface_endpoints(registry_mode: str) -> dict[str, str]:
     """Short name -> service suffix of every interface endpoint a platform in this registry mode needs."""
     return {**INTERFACE_ENDPOINTS, **REGISTRY_ENDPOINTS[registry_mode]}
+
+
+def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
+    """`count` equal private subnets carved from the start of the VPC range (four bits smaller than the VPC)."""
+    network = ipaddress.ip_network(vpc_cidr)
+    new_prefix = min(network.prefixlen + 4, 28)
+    subnets = list(network.subnets(new_prefix=new_prefix))
+    if len(subnets) < count:
+        raise ValueError(f"{vpc_cidr} is too small for {count} subnets")
+    return [str(s) for s in subnets[:count]]
 
 
 @dataclass

@@ -8,12 +8,10 @@ registry mode or an existing network makes moot are named only when they differ 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from infra.problems import Notice, Problem
 from infra.spec import AwsSpec, PlatformSpec
-from infra.targets.aws.addressing import vpc_cidr_problem
 from infra.targets.aws.jobs import aws_cron
 from infra.targets.aws.names import LIMITS, aws_name
 from infra.targets.aws.rollout import fleet_size, shift_notices, shift_problem, traffic_shift
@@ -107,12 +105,9 @@ def _name_problems(spec: PlatformSpec) -> list[Problem]:
 
 
 def _network_problems(spec: PlatformSpec) -> list[Problem]:
+    """A VPC id AWS knows the shape of, or the platform VPC's zones within what the region offers (its address
+    range is checked by the spec: private, /16 to /24, room for a subnet per zone)."""
     problems = []
-    for index, cidr in enumerate(spec.networking.allowed_cidrs):
-        try:
-            ipaddress.IPv4Network(cidr, strict=False)
-        except ValueError as exc:
-            problems.append(Problem.at(f"networking.allowed_cidrs[{index}]", f"{cidr!r} is not an IPv4 network: {exc}"))
     network = spec.networking.existing_network
     if network is not None:
         if not _VPC_ID.match(network):
@@ -120,9 +115,6 @@ def _network_problems(spec: PlatformSpec) -> list[Problem]:
                                        f"{network!r} is not a VPC id (e.g. 'vpc-0a1b2c3d4e5f67890')"))
         return problems  # the VPC's own address plan and zones are used
     settings = spec.aws_settings
-    cidr_problem = vpc_cidr_problem(settings.vpc_cidr, settings.availability_zones)
-    if cidr_problem:
-        problems.append(Problem.at("aws.vpc_cidr", cidr_problem))
     zones = ZONES_BY_REGION.get(spec.region or "")
     if zones is not None and settings.availability_zones > zones:
         problems.append(Problem.at("aws.availability_zones", (
@@ -222,5 +214,7 @@ def ignored(spec: PlatformSpec) -> list[Notice]:
                 "'api_key' is not used on AWS: SageMaker endpoints are always invoked with IAM (SigV4) "
                 "credentials")))
         for key, message in shift_notices(serving.rollout, fleet_size(serving)).items():
-            notices.append(Notice(f"models[{i}].serving.rollout.{key}", message))
+            path = f"models[{i}].serving.rollout.{key}"
+            if changed(spec, path, f"models[{i}].serving.min_replicas"):  # not about defaults nobody wrote
+                notices.append(Notice(path, message))
     return notices
