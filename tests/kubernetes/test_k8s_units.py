@@ -420,19 +420,30 @@ def notices(spec: PlatformSpec) -> dict[str, str]:
     return {n.path: n.message for n in ignored(spec)}
 
 
-#: Notices every spec with defaults gets: what the defaults ask for that this target does not do.
+#: Notices a staging or prod spec with defaults gets: what its environment's defaults promise and this target
+#: does not do (dev defaults are no news).
 DEFAULT_NOTICES = {"registry.artifacts.versioning", "registry.database.backup_retention_days",
                    "kubernetes.shared_storage_class"}
 
 
-def test_a_default_spec_hears_only_what_its_defaults_ask_for_and_do_not_get() -> None:
-    found = notices(stack_spec())
-    assert set(found) == DEFAULT_NOTICES
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_outside_dev_the_default_promises_the_target_breaks_are_named(environment: str) -> None:
+    assert ignored(stack_spec()) == []  # dev
+    rolling = [{"name": "churn", "serving": {"rollout": {"strategy": "rolling"}}}]
+    found = notices(stack_spec(environment=environment, models=rolling))
+    prod_only = {"registry.database.high_availability"} if environment == "prod" else set()
+    assert set(found) == DEFAULT_NOTICES | prod_only
     assert "ReadWriteOnce" in found["kubernetes.shared_storage_class"]
-    assert "no backups" in found["registry.database.backup_retention_days"]
-    rwx = stack_spec(kubernetes={"shared_storage_class": "efs"}, registry={"database": {"backup_retention_days": 0},
-                                                                          "artifacts": {"versioning": False}})
-    assert ignored(rwx) == []
+    assert "none kept" in found["registry.database.backup_retention_days"]
+    kept = stack_spec(environment=environment, models=rolling, kubernetes={"shared_storage_class": "efs"},
+                      registry={"database": {"backup_retention_days": 0, "high_availability": False},
+                                "artifacts": {"versioning": False}})
+    assert ignored(kept) == []
+
+
+def test_in_dev_only_what_the_spec_writes_is_named() -> None:
+    found = notices(stack_spec(registry={"database": {"backup_retention_days": 3}}))
+    assert set(found) == {"registry.database.backup_retention_days"}
 
 
 def test_settings_the_target_ignores_are_warned_about_by_key() -> None:
@@ -446,7 +457,7 @@ def test_settings_the_target_ignores_are_warned_about_by_key() -> None:
                               "monitoring": {"alerts": [{"kind": "email", "address": "x@example.com"}]}},
                              {"name": "b", "serving": {"rollout": {"strategy": "rolling", "bake_minutes": 3}}}])
     found = notices(spec)
-    assert set(found) == DEFAULT_NOTICES | {
+    assert set(found) == {
         "region", "tags", "networking.private", "networking.existing_network", "training.min_nodes",
         "training.max_nodes", "registry.database.high_availability",
         "registry.artifacts.noncurrent_version_retention_days", "models[0].serving.min_replicas",

@@ -3,7 +3,8 @@
 `ignored` is an audit of every key of the spec against what the program does: keys the target never uses are
 reported when they differ from the baseline (`_UNUSED`, `_MODEL_UNUSED`); settings that ask for something the
 target does not do (high availability, backups, versioning, tags, a ReadWriteMany volume, scaling to zero) are
-reported whenever they ask for it, defaults included. Everything else is honoured.
+reported when the spec writes them, or outside dev when the environment's defaults ask for them (staging and
+prod defaults promise backups and versioning; a dev default is no news). Everything else is honoured.
 """
 
 from __future__ import annotations
@@ -162,6 +163,11 @@ _MODEL_UNUSED: dict[str, str] = {
 }
 
 
+def _asked(spec: PlatformSpec, path: str) -> bool:
+    """Whether the spec asks for the setting at `path`: written (differs from the baseline), or outside dev."""
+    return spec.environment != "dev" or bool(changed(spec, path))
+
+
 def _database_notices(spec: PlatformSpec) -> list[Notice]:
     """What the registry database settings ask for that the target does not do."""
     database = spec.registry.database
@@ -176,7 +182,7 @@ def _database_notices(spec: PlatformSpec) -> list[Notice]:
         notices.append(Notice("registry.database.high_availability", (
             f"not met: {_BUILT_IN_DB}; for high availability give registry.database.external_url (a managed "
             "database, or one run by an operator such as CloudNativePG)")))
-    if database.backup_retention_days:
+    if database.backup_retention_days and _asked(spec, "registry.database.backup_retention_days"):
         notices.append(Notice("registry.database.backup_retention_days", (
             f"{database.backup_retention_days} day(s) asked, none kept: {_BUILT_IN_DB} and takes no backups; back "
             "up its volume with the cluster's tooling (e.g. Velero) or use registry.database.external_url")))
@@ -193,7 +199,7 @@ def _platform_notices(spec: PlatformSpec) -> list[Notice]:
         notices.append(Notice("tags", (
             "not applied: Kubernetes objects carry the app.kubernetes.io/* labels (name, instance, component, "
             "part-of, managed-by, version), not the spec's tags")))
-    if artifacts.versioning:
+    if artifacts.versioning and _asked(spec, "registry.artifacts.versioning"):
         where = "the S3 endpoint's bucket versioning is configured there" if uses_s3(spec) else (
             "the artifact volume keeps only the current files")
         notices.append(Notice("registry.artifacts.versioning", f"not configured by this target: {where}"))
@@ -201,12 +207,12 @@ def _platform_notices(spec: PlatformSpec) -> list[Notice]:
         notices.append(Notice("protect", (
             "covers what this stack creates (namespace, volumes, database Secret and password, PostgreSQL); the "
             "external database and S3 bucket it uses are not managed here, so not protected by it")))
-    if not k8s.shared_storage_class:
+    if not k8s.shared_storage_class and spec.environment != "dev":
         notices.append(Notice("kubernetes.shared_storage_class", (
             "unset: the shared data volume is ReadWriteOnce, so every pod mounting it (serving replicas, drift "
             "monitors, drift-metrics servers) runs on the one node it is attached to: replicas do not spread over "
             "nodes, and draining that node waits until all of them can move. Name a ReadWriteMany class for a "
-            "multi-node cluster")))
+            "multi-node cluster (a one-node dev cluster needs none)")))
     public = any(m.serving.public for m in spec.models)
     if not public:
         unused = [key for key in ("ingress_class", "ingress_host", "ingress_tls_secret") if getattr(k8s, key)]
