@@ -250,8 +250,8 @@ def test_public_endpoints_are_refused_with_the_reason() -> None:
 
 
 def test_alarm_directions_and_retrain_pattern() -> None:
-    assert quality_comparison("classification", "roc_auc") == "LessThanThreshold"
-    assert quality_comparison("regression", "rmse") == "GreaterThanThreshold"
+    assert quality_comparison("roc_auc") == "LessThanThreshold"
+    assert quality_comparison("rmse") == "GreaterThanThreshold"
     pattern = json.loads(retrain_pattern(["arn:b", "arn:a"]))
     assert pattern["resources"] == ["arn:a", "arn:b"] and pattern["detail-type"] == ["CloudWatch Alarm State Change"]
 

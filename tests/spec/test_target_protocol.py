@@ -15,6 +15,7 @@ from infra.merge import with_defaults
 from infra.problems import Notice, Problem
 from infra.spec import PlatformSpec
 from infra.targets import TARGETS, load_target
+from infra.targets.local import rules as local_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Regions the baseline spec of each target uses (targets without regions take none).
@@ -76,3 +77,37 @@ def test_every_path_a_target_names_exists_in_the_spec(target: str) -> None:
     for path in named:
         plain = ".".join(part.split("[")[0] for part in path.split("."))
         assert any(plain == k or plain.startswith(k + ".") for k in known), path
+
+
+@pytest.mark.parametrize("key", sorted(set(local_rules._PLATFORM) | {f"models[0].{k}" for k in local_rules._MODEL}))
+def test_local_names_each_setting_it_ignores(key: str) -> None:
+    """Every key in the local target's table, set away from its default, gets its notice (and only that one)."""
+    values = {"tags": {"team": "ml"}, "runtime_image": "repo@sha256:" + "0" * 64,
+              "protect": True, "networking.private": False, "networking.allowed_cidrs": ["10.0.0.0/8"],
+              "networking.existing_network": "vpc-1", "training.size": "large", "training.min_nodes": 1,
+              "training.max_nodes": 5, "training.gpu_count": 1, "training.spot": False,
+              "training.schedule": "0 4 * * *", "registry.server_size": "large",
+              "registry.database.size": "large", "registry.database.storage_gb": 100,
+              "registry.database.high_availability": True, "registry.database.backup_retention_days": 9,
+              "registry.database.external_url": {"secure": "v1:x"}, "registry.artifacts.versioning": False,
+              "registry.artifacts.noncurrent_version_retention_days": 3,
+              "registry.artifacts.s3_endpoint": "http://s3", "registry.artifacts.bucket": "b",
+              "registry.artifacts.s3_credentials": {"secure": "v1:x"},
+              "models[0].serving.min_replicas": 0, "models[0].serving.max_replicas": 9,
+              "models[0].serving.target_cpu_utilization": 50, "models[0].serving.size": "large",
+              "models[0].serving.rollout": {"strategy": "canary"}, "models[0].serving.public": True,
+              "models[0].serving.auth": "api_key",
+              "models[0].monitoring.alerts": [{"kind": "email", "address": "a@b.c"}]}
+    overlay: dict = {"target": "local", "models": [{"name": "churn"}]}
+    node, *parents = list(reversed(key.replace("[0]", "").split(".")))
+    branch: dict = {node: values[key]}
+    for parent in parents:
+        branch = {parent: branch}
+    if key == "training.gpu_count":
+        branch["training"]["size"] = "gpu"
+    if "models" in branch:
+        overlay["models"] = [{"name": "churn", **branch.pop("models")}]
+    spec = PlatformSpec.model_validate(with_defaults({}, {**overlay, **branch})[0])
+    paths = {n.path for n in local_rules.ignored(spec)}
+    assert key in paths, paths
+    assert paths <= {key, "training.size"}, paths
