@@ -253,10 +253,17 @@ class KubernetesSpec(StrictModel):
     namespace: str | None = Field(None, description="Defaults to '<name>-<environment>'.")
     storage_class: str | None = Field(None, description="Storage class of the database and artifact volumes.")
     shared_storage_class: str | None = Field(
-        None, description="A ReadWriteMany storage class for the shared data volume; defaults to storage_class.")
+        None, description="A ReadWriteMany storage class for the shared data volume (inference logs, drift reports); "
+        "unset, the volume is ReadWriteOnce on storage_class and every pod mounting it runs on one node.")
     prometheus_operator: bool = Field(False, description="The cluster runs the Prometheus operator.")
     ingress_class: str | None = Field(None, description="Ingress class for endpoints with serving.public "
                                       "(the Kubernetes target supports 'nginx').")
+    ingress_host: str | None = Field(None, description="The DNS name public endpoints are published under "
+                                     "(https://<host>/<model>/invocations); required with serving.public.")
+    ingress_tls_secret: str | None = Field(None, description="An existing kubernetes.io/tls Secret in the namespace "
+                                           "holding the certificate of ingress_host; required with serving.public.")
+    cluster_domain: str = Field("cluster.local", description="The cluster's DNS domain (in-cluster service names "
+                                "are <service>.<namespace>.svc.<cluster_domain>).")
     dashboard_url: str | None = Field(None, description="Where the cluster's Grafana shows the drift metrics.")
 
     @field_validator("namespace")
