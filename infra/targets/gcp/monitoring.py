@@ -128,7 +128,7 @@ class GcpMonitoring(Monitoring):
 
     def _retraining(self, workflow: str) -> pulumi.Output[str]:
         """Drift incident -> Pub/Sub -> Eventarc -> the training workflow; returns the Pub/Sub channel."""
-        spec, model, base = self.spec, self.model, self.base
+        model, base = self.model, self.base
         topic = pubsub.Topic(f"{self.prefix}-retrain", name=gcp_name(self.prefix, "retrain", kind="topic"),
                              project=base.project, kms_key_name=base.key.id, labels=base.labels,
                              opts=after(self.child, *base.key_grants))

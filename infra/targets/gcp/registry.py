@@ -116,7 +116,7 @@ class GcpModelRegistry(ModelRegistry):
                 user_labels=base.labels),
             opts=stateful(after(self.child, base.network.peering, *base.key_grants), spec))
         sql.Database(f"{prefix}-mlflow", name=DB_NAME, instance=instance.name, project=base.project,
-                     opts=self.child)
+                     opts=stateful(self.child, spec))
         sql.User(f"{prefix}-mlflow", name=DB_USER, instance=instance.name, password=password.result,
                  project=base.project, opts=self.child)
         url = pulumi.Output.all(password.result, instance.private_ip_address).apply(

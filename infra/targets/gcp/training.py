@@ -174,7 +174,8 @@ class GcpTrainingCluster(TrainingCluster):
             opts=after(self.child, *grants))
         path = workflow_path(base.project, base.region, workflow_name)
         cloudscheduler.Job(
-            f"{spec.prefix}-training-{model.name}", name=gcp_name(spec.prefix, "training", model.name, kind="scheduler"),
+            f"{spec.prefix}-training-{model.name}",
+            name=gcp_name(spec.prefix, "training", model.name, kind="scheduler"),
             region=base.region, project=base.project, description=f"continuous training of {model.registered_model}",
             schedule=scheduler_cron(spec.training.schedule), time_zone="Etc/UTC", attempt_deadline="180s",
             retry_config=cloudscheduler.JobRetryConfigArgs(retry_count=2),
