@@ -70,7 +70,7 @@ class GcpModelRegistry(ModelRegistry):
         self.spec, self.base, self.secrets = spec, base, secrets
         self.bucket = artifact_bucket(spec, base, self.child)
         self.artifact_uri = self.bucket.uri(PREFIXES["mlflow"])
-        secret, version = self._database()
+        secret, waits = self._database()
         access = secretmanager.SecretIamMember(f"{spec.prefix}-mlflow-secret", secret_id=secret, role=ACCESSOR,
                                                member=base.member("mlflow"), project=base.project, opts=self.child)
         service = gcp_name(spec.prefix, "mlflow", kind="run_service")
@@ -89,11 +89,11 @@ class GcpModelRegistry(ModelRegistry):
             template=service_template(
                 workload, commands=["mlflow"], min_instances=1 if high_availability else 0,
                 max_instances=3 if high_availability else 1, probe_path="/health", args=args),
-            opts=after(self.child, access, version))
+            opts=after(self.child, access, *waits))
         self.done(bucket=self.bucket.name, service=server.name)
 
-    def _database(self) -> tuple[pulumi.Output[str], pulumi.Resource]:
-        """The backend store's secret (its id) and the version MLflow must wait for."""
+    def _database(self) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
+        """The backend store's secret (its id) and what MLflow must wait for (the version this stack writes)."""
         spec = self.spec
         external = spec.registry.database.external_url
         if external is not None:
@@ -123,13 +123,13 @@ class GcpModelRegistry(ModelRegistry):
             lambda v: database_url(v[0], v[1]))
         return self._secret("mlflow-db", "MLflow's PostgreSQL URL", pulumi.Output.secret(url))
 
-    def _external_database(self, url: Secret) -> tuple[pulumi.Output[str], pulumi.Resource]:
+    def _external_database(self, url: Secret) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
         if url.ref is not None:  # an existing Secret Manager secret whose latest version is the URL
-            return pulumi.Output.from_input(url.ref), self
+            return pulumi.Output.from_input(url.ref), []
         return self._secret("mlflow-db-url", "MLflow's external database URL", self.secrets.value(url))
 
     def _secret(self, name: str, description: str, value: pulumi.Input[str]
-                ) -> tuple[pulumi.Output[str], secretmanager.SecretVersion]:
+                ) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
         spec, base = self.spec, self.base
         secret = secretmanager.Secret(
             f"{spec.prefix}-{name}", secret_id=gcp_name(spec.prefix, name, kind="secret"), project=base.project,
@@ -143,4 +143,4 @@ class GcpModelRegistry(ModelRegistry):
             opts=stateful(after(self.child, *base.key_grants), spec))
         version = secretmanager.SecretVersion(f"{spec.prefix}-{name}", secret=secret.id, secret_data=value,
                                               opts=self.child)
-        return secret.id, version
+        return secret.id, [version]
