@@ -152,7 +152,7 @@ def fake_google(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, FakeGoog
     fake = FakeGoogle()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             status, answer = fake.answer(self.path, body)
             data = json.dumps(answer).encode()

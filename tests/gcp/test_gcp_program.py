@@ -7,9 +7,9 @@ import json
 import pytest
 from conftest import LONG_MODEL, LONG_NAME
 
+from infra.merge import with_defaults
 from infra.plan_capture import Capture
 from infra.policies import Context, Graph, evaluate
-from infra.merge import with_defaults
 from infra.problems import Problem
 from infra.program import OUTPUT_CONTRACT
 from infra.spec import PlatformSpec
@@ -165,7 +165,8 @@ def _spec(**overrides) -> PlatformSpec:
     ({"region": "eu-west-1"}, "region", "not a GCP region"),
     ({"gcp": {}}, "gcp.project", "is required"),
     ({"gcp": {"project": "Acme_ML"}}, "gcp.project", "not a project id"),
-    ({"networking": {"existing_network": "projects/acme/networks/shared"}}, "networking.existing_network", "not a VPC network"),
+    ({"networking": {"existing_network": "projects/acme/networks/shared"}}, "networking.existing_network",
+     "not a VPC network"),
     ({"region": "europe-west2", "training": {"size": "gpu", "gpu_count": 1}}, "training.size", "has none"),
     ({"region": "us-central1", "training": {"size": "gpu", "gpu_count": 2}}, "training.gpu_count", "at most 1"),
     ({"training": {"schedule": "0 0 30 2 *"}}, "training.schedule", "never fires"),
@@ -197,7 +198,7 @@ def test_the_stack_loader_refuses_what_check_refuses(project) -> None:
 def test_scheduler_cron_translates_what_unix_cron_spells_differently() -> None:
     assert rules.scheduler_cron("*/15 * * * *") == "*/15 * * * *"
     assert rules.scheduler_cron("5/20 3 * * 7") == "5-59/20 3 * * 0"
-    assert rules.scheduler_cron("0 3 * * 1-7") == "0 3 * * 0,1,2,3,4,5,6"
+    assert rules.scheduler_cron("0 3 * * MON-FRI") == "0 3 * * 1-5"
 
 
 def test_ignored_names_every_setting_not_honoured() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 
-from infra.cron import Cron
+from infra.cron import Cron, normalize
 from infra.problems import Notice, Problem
 from infra.spec import PlatformSpec
 from infra.targets.baseline import changed
@@ -21,8 +21,6 @@ _NETWORK_NAME = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
 _NETWORK = re.compile(rf"^(projects/[a-z][a-z0-9-]{{4,28}}[a-z0-9]/global/networks/)?{_NETWORK_NAME}$")
 #: A Secret Manager secret holding the database URL: `projects/<project>/secrets/<id>`.
 _SECRET = re.compile(r"^projects/[^/]+/secrets/[A-Za-z0-9_-]{1,255}$")
-#: Cloud Scheduler's day-of-week field counts 0-6 from Sunday.
-_WEEKDAY_HIGH = 6
 _FIELD_HIGHS = (59, 23, 31, 12)
 
 
@@ -44,19 +42,17 @@ def _field(text: str, high: int) -> str:
 
 
 def scheduler_cron(expression: str) -> str:
-    """A five-field cron expression as Cloud Scheduler's unix-cron accepts it.
+    """A five-field cron expression as Cloud Scheduler's unix-cron accepts it: the numeric form
+    (`infra.cron.normalize`), with steps from a number (`5/15`) written as ranges (`5-59/15`).
 
-    Steps from a number become ranges, and the day-of-week field is rebuilt from the parsed weekdays
-    (0 = Sunday; cron's 7 is 0 here). ValueError when the schedule can never fire (February 30th).
+    ValueError when the schedule can never fire (February 30th): Cloud Scheduler refuses it.
     """
     cron = Cron.parse(expression)
-    fields = expression.split()
+    fields = normalize(expression).split()
     if cron.day_restricted and not cron.weekday_restricted and not any(
             day <= calendar.monthrange(2024, month)[1] for month in cron.months for day in cron.days):
         raise ValueError(f"{expression!r} never fires: no month has those days; Cloud Scheduler refuses it")
-    weekdays = "*" if not cron.weekday_restricted else ",".join(str(d) for d in sorted(cron.weekdays))
-    return " ".join([*(_field(text, high) for text, high in zip(fields[:4], _FIELD_HIGHS, strict=True)),
-                     weekdays])
+    return " ".join([*(_field(text, high) for text, high in zip(fields[:4], _FIELD_HIGHS, strict=True)), fields[4]])
 
 
 def _schedule_problems(spec: PlatformSpec) -> list[Problem]:
