@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gcp_helpers import BUCKET, LONG_MODEL, LONG_NAME
 
 from infra.plan_capture import Capture
 
@@ -47,8 +48,6 @@ config:
       monitoring: {min_quality: {rmse: 12.5}, retrain_on_drift: false}
 """
 
-#: The longest names a spec allows: a 40-character platform name, 'staging', a 40-character model name.
-LONG_NAME, LONG_MODEL = "p" * 20 + "-" + "q" * 19, "m" * 40
 LONG_STACK = f"""\
 config:
   shipyard:target: gcp
@@ -95,9 +94,6 @@ def _restore(saved: Mapping[str, str | None]) -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-
-
-BUCKET = "shipyard-test-artifacts"
 
 
 @pytest.fixture(scope="session")

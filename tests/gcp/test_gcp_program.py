@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import LONG_MODEL, LONG_NAME
+from gcp_helpers import LONG_MODEL, LONG_NAME
 
 from infra.merge import with_defaults
 from infra.plan_capture import Capture

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BUCKET
+from gcp_helpers import BUCKET
 
 from infra.spec import PlatformSpec
 from infra.targets.gcp import training
