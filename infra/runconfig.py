@@ -32,9 +32,10 @@ def pipeline_config(
       (Parquet files: the feature columns, `prediction`, `_timestamp`, `_model_version`) and where
       `monitor` reads its window.
     - `reports_uri`: where `monitor` writes its JSON and HTML drift reports.
-    - `sinks`: where drift metrics go: `stdout`, `prometheus:<file>`, `cloudwatch:<namespace>`.
+    - `sinks`: where drift metrics go: `stdout`, `prometheus:<file>`, `cloudwatch:<namespace>`,
+      `cloud-monitoring:<project>/<namespace>`.
     - `retrain`: how `monitor` starts retraining: `inline` (run it in-process), `kubernetes-job:<namespace>/<cronjob>`,
-      `sagemaker-pipeline:<name>`, or `none`.
+      `sagemaker-pipeline:<name>`, `gcp-workflow:projects/<p>/locations/<r>/workflows/<w>`, or `none`.
     """
     config = RunConfig(
         **model.pipeline.model_dump(),

@@ -295,6 +295,24 @@ class AwsSpec(StrictModel):
         return value
 
 
+class GcpSpec(StrictModel):
+    """Settings only the GCP target has."""
+
+    project: str | None = Field(None, description="The Google Cloud project id every resource is created in.")
+    subnet_cidr: str = Field("10.60.0.0/20", description="The private subnet the workloads' Direct VPC egress uses.")
+    peering_prefix_length: int = Field(
+        20, ge=8, le=24, description="Size of the range reserved for private services access (Cloud SQL).")
+    enable_apis: bool = Field(True, description="Enable the project's APIs the platform uses (needs serviceusage "
+                                                "admin); off when an organisation enables them centrally.")
+
+    @field_validator("subnet_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        if not re.match(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$", value):
+            raise ValueError(f"{value!r} is not an IPv4 CIDR block")
+        return value
+
+
 class PlatformSpec(StrictModel):
     """The whole platform: one training cluster, one registry, and one or more served, monitored models."""
 
@@ -311,6 +329,7 @@ class PlatformSpec(StrictModel):
     models: list[ModelSpec] = Field(min_length=1)
     kubernetes: KubernetesSpec | None = None
     aws: AwsSpec | None = None
+    gcp: GcpSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -343,7 +362,7 @@ class PlatformSpec(StrictModel):
             seen.add(model.name)
         return value
 
-    @field_validator("kubernetes", "aws")
+    @field_validator("kubernetes", "aws", "gcp")
     @classmethod
     def _target_section(cls, value: StrictModel | None, info: ValidationInfo) -> StrictModel | None:
         target = info.data.get("target")
@@ -370,6 +389,11 @@ class PlatformSpec(StrictModel):
     def aws_settings(self) -> AwsSpec:
         """The AWS section, with defaults when the stack gives none."""
         return self.aws or AwsSpec()
+
+    @property
+    def gcp_settings(self) -> GcpSpec:
+        """The GCP section, with defaults when the stack gives none."""
+        return self.gcp or GcpSpec()
 
     @property
     def all_tags(self) -> dict[str, str]:

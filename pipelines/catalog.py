@@ -68,9 +68,10 @@ TRIGGERS: dict[str, str] = {
     "inline": "pipelines.steps:InlineTrigger",
     "kubernetes-job": "pipelines.adapters.kubernetes_job:KubernetesJobTrigger",
     "sagemaker-pipeline": "pipelines.adapters.aws:SageMakerPipelineTrigger",
+    "gcp-workflow": "pipelines.adapters.gcp:WorkflowsTrigger",
 }
 #: Triggers whose `<target>` part is required.
-_TRIGGER_NEEDS_TARGET = {"kubernetes-job", "sagemaker-pipeline"}
+_TRIGGER_NEEDS_TARGET = {"kubernetes-job", "sagemaker-pipeline", "gcp-workflow"}
 
 
 def parse_trigger(value: str) -> tuple[str, str] | None:

@@ -44,6 +44,7 @@ SINKS: dict[str, str] = {
     "stdout": "pipelines.sinks:StdoutSink",
     "prometheus": "pipelines.sinks:PrometheusFileSink",
     "cloudwatch": "pipelines.adapters.aws:CloudWatchSink",
+    "cloud-monitoring": "pipelines.adapters.gcp:CloudMonitoringSink",
 }
 
 
