@@ -26,6 +26,8 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pipelines.catalog import higher_is_better
+
 if TYPE_CHECKING:
     from pipelines.config import RunConfig
     from pipelines.sinks import Metric
@@ -100,15 +102,16 @@ def drift_alert_condition(namespace: str, model: str) -> dict[str, Any]:
             "conditionThreshold": {**DRIFT_ALERT, "filter": metric_filter(namespace, VERDICT_METRIC, model)}}
 
 
-def quality_alert_condition(namespace: str, model: str, metric: str, bound: float,
-                            higher_is_better: bool) -> dict[str, Any]:
-    """A quality bound's alert condition: below a higher-is-better metric's floor, above a lower-is-better one's."""
+def quality_alert_condition(namespace: str, model: str, metric: str, bound: float) -> dict[str, Any]:
+    """A quality bound's alert condition: below a higher-is-better metric's floor, above a lower-is-better one's
+    (the direction from `pipelines.catalog.METRICS`, the one table the gates and every target read)."""
+    higher = higher_is_better(metric)
     return {"displayName": f"{model}: {metric} crossed {bound}", "conditionThreshold": {
-        **DRIFT_ALERT, "comparison": "COMPARISON_LT" if higher_is_better else "COMPARISON_GT", "thresholdValue": bound,
+        **DRIFT_ALERT, "comparison": "COMPARISON_LT" if higher else "COMPARISON_GT", "thresholdValue": bound,
         "filter": metric_filter(namespace, QUALITY_METRIC, model, metric=metric),
         "aggregations": [{**DRIFT_ALERT["aggregations"][0],
-                          "perSeriesAligner": "ALIGN_MIN" if higher_is_better else "ALIGN_MAX",
-                          "crossSeriesReducer": "REDUCE_MIN" if higher_is_better else "REDUCE_MAX"}]}}
+                          "perSeriesAligner": "ALIGN_MIN" if higher else "ALIGN_MAX",
+                          "crossSeriesReducer": "REDUCE_MIN" if higher else "REDUCE_MAX"}]}}
 
 
 def time_series(metrics: Iterable[Metric], *, project: str, namespace: str, model: str, version: str,

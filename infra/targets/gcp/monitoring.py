@@ -19,7 +19,7 @@ from pulumi_gcp import cloudrunv2, cloudscheduler, eventarc, monitoring, project
 
 from infra.components import Monitoring
 from infra.secrets import SecretValues
-from infra.spec import METRICS, AlertSpec, ModelSpec, PlatformSpec
+from infra.spec import AlertSpec, ModelSpec, PlatformSpec
 from infra.targets.gcp import dashboards
 from infra.targets.gcp.foundation import Foundation, after
 from infra.targets.gcp.names import gcp_name
@@ -70,8 +70,7 @@ class GcpMonitoring(Monitoring):
         drift = self._policy("drift", f"{registered}: drift warrants retraining",
                              [drift_alert_condition(ns, registered)], channels)
         quality = [self._policy(f"quality-{metric}", f"{registered}: {metric} out of bounds",
-                                [quality_alert_condition(ns, registered, metric, bound,
-                                                         METRICS[model.pipeline.task][metric])],
+                                [quality_alert_condition(ns, registered, metric, bound)],
                                 channels[:len(model.monitoring.alerts)])
                    for metric, bound in sorted(model.monitoring.min_quality.items())]
         board = monitoring.Dashboard(f"{self.prefix}-monitoring", project=base.project, opts=self.child,
