@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from infra.stackfile import SpecError, load_stack, stack_file_schema
+from pipelines.plugins import resolve
 
 #: subcommand -> "module:function" taking the parsed arguments and returning an exit code.
 COMMANDS: dict[str, str] = {
@@ -72,11 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def validate(args: argparse.Namespace) -> int:
-    """`shipyard validate`: load and validate the stack; problems raise SpecError."""
+    """`shipyard validate`: load and validate the stack (problems raise SpecError); say what the target ignores."""
     loaded = load_stack(args.stack, config_file=args.config)
     spec = loaded.spec
     print(f"{loaded.stack_file}: valid ({spec.target}, {spec.environment}, "
           f"{len(spec.models)} model(s): {', '.join(m.name for m in spec.models)})")
+    for notice in loaded.notices:
+        print(f"warning: {notice}", file=sys.stderr)
+    if loaded.notices:
+        print(f"{len(loaded.notices)} setting(s) not honoured by target {spec.target!r}.", file=sys.stderr)
     return 0
 
 
@@ -102,8 +106,7 @@ def package(args: argparse.Namespace) -> int:
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace], int]:
-    module, _, function = COMMANDS[command].partition(":")
-    return getattr(importlib.import_module(module), function)
+    return resolve(COMMANDS[command])
 
 
 def main(argv: list[str] | None = None) -> int:

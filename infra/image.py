@@ -6,22 +6,16 @@ input besides the pinned base is the hash-locked dependency list `requirements/r
 workload the pushed digest (`repo@sha256:...`), never the tag. `runtime_image: repo@sha256:<64 hex>` pins
 an existing image instead and nothing is built. The local target runs no image.
 
-The build uses `pulumi-docker-build` (BuildKit through an embedded buildx client): its `Image` exposes the
-pushed `digest` as an output, takes registry credentials as (secret) inputs, ignores password changes in its
-diff (ECR tokens rotate every 12 hours without causing a rebuild) and never adds provenance attestations
-(v0.0.22's build request disables them). Docker v2 media types are asked for explicitly, so the registry
-receives one plain image manifest, not an OCI index: SageMaker's CreateModel refuses OCI media types.
+This module decides (pure, no Pulumi: the spec and the targets' rules use it); `infra.components.RuntimeImage`
+builds and pushes, with `pulumi-docker-build` (docs/image.md).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import pulumi
 
 DOCKERFILE = "Dockerfile"
 LOCK = "requirements/runtime.lock"
@@ -119,46 +113,3 @@ def plan_image(runtime_image: str | None, project_dir: Path) -> ImagePlan:
     inputs = (b"", b"") if runtime_image else ((project_dir / DOCKERFILE).read_bytes(),
                                                (project_dir / LOCK).read_bytes())
     return decide(runtime_image, project_dir, *inputs)
-
-
-@dataclass(frozen=True)
-class RegistryLogin:
-    """Credentials the build pushes with; `password` is a Pulumi secret."""
-
-    address: pulumi.Input[str]
-    username: pulumi.Input[str]
-    password: pulumi.Input[str]
-
-
-class RuntimeImage(pulumi.ComponentResource):
-    """The project's Dockerfile built for `PLATFORM` and pushed as `<repository>:<tag>`; `ref` is the pushed
-    digest (`<repository>@sha256:...`), which every workload runs."""
-
-    ref: pulumi.Output[str]
-
-    def __init__(self, name: str, plan: ImagePlan, repository: pulumi.Input[str], login: RegistryLogin | None,
-                 opts: pulumi.ResourceOptions | None = None):
-        super().__init__("shipyard:index:RuntimeImage", name, None, opts)
-        import pulumi_docker_build as docker_build  # only stacks that build need the provider's SDK
-
-        if plan.context is None or plan.tag is None:
-            raise ValueError("RuntimeImage needs a plan that builds (runtime_image unset)")
-        repository = pulumi.Output.from_input(repository)
-        # Paths relative to the program's working directory keep the inputs equal on every machine (an absolute
-        # path would differ between a laptop and CI, and a changed input rebuilds).
-        context = os.path.relpath(plan.context)
-        image = docker_build.Image(
-            name,
-            context=docker_build.BuildContextArgs(location=context),
-            dockerfile=docker_build.DockerfileArgs(location=os.path.join(context, DOCKERFILE)),
-            platforms=[docker_build.Platform.LINUX_AMD64],
-            tags=[pulumi.Output.concat(repository, ":", plan.tag)],
-            # The registry export below pushes; `push` would add a second, default-configured one.
-            push=False,
-            exports=[docker_build.ExportArgs(registry=docker_build.ExportRegistryArgs(
-                oci_media_types=False, push=True))],
-            registries=[docker_build.RegistryArgs(address=login.address, username=login.username,
-                                                  password=pulumi.Output.secret(login.password))] if login else None,
-            opts=pulumi.ResourceOptions(parent=self))
-        self.ref = pulumi.Output.concat(repository, "@", image.digest)
-        self.register_outputs({"ref": self.ref})

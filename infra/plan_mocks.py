@@ -82,6 +82,7 @@ BY_TYPE: dict[str, Computed] = {
     "aws:ecr/repository:Repository": _aws_resource("ecr", "repository/{name}", registryId="{account}",
                                                    repositoryUrl="{account}.dkr.ecr.{region}.amazonaws.com/{name}"),
     "aws:iam/role:Role": _aws_resource("iam", "role/{name}"),
+    "aws:iam/policy:Policy": _aws_resource("iam", "policy/{name}"),
     "aws:rds/instance:Instance": _aws_resource("rds", "db:{name}", key="identifier",
                                                address="{name}.{hex}.{region}.rds.amazonaws.com",
                                                endpoint="{name}.{hex}.{region}.rds.amazonaws.com:5432"),
@@ -108,6 +109,55 @@ BY_TYPE: dict[str, Computed] = {
     "aws:ec2/vpcEndpoint:VpcEndpoint": _aws_resource("ec2", "vpc-endpoint/vpce-{hex}", prefixListId="pl-{hex}"),
 }
 
+def _gcp(**values: str) -> Computed:
+    """GCP computed outputs: `values` with {name} (the given or auto-name), {project}, {region}, {number},
+    {hex} and any input (`{accountId}`, `{secretId}`) substituted; an `id` becomes the resource's id."""
+    def computed(name: str, inputs: dict[str, Any], spec: PlatformSpec) -> dict[str, Any]:
+        gcp = spec.gcp_settings
+        fields = {k: v for k, v in inputs.items() if isinstance(v, str)}
+        fields.update(name=_physical(name, inputs).lower(), project=gcp.project or "plan-project",
+                      region=spec.region or "us-central1", number=GCP_PROJECT_NUMBER, hex=_fake_hex(name, 8))
+        out = {k: v.format(**fields) for k, v in values.items()}
+        if "name" not in inputs:
+            out.setdefault("name", fields["name"])
+        return out
+    return computed
+
+
+def _service_identity(name: str, inputs: dict[str, Any], spec: PlatformSpec) -> dict[str, Any]:
+    from infra.targets.gcp.services import service_agent
+
+    email = service_agent(GCP_PROJECT_NUMBER, inputs["service"])
+    return {"email": email, "member": f"serviceAccount:{email}"}
+
+
+GCP_PROJECT_NUMBER = "123456789012"
+BY_TYPE.update({
+    # GCP target (infra/targets/gcp): ids (full resource names), URLs, addresses and e-mails GCP computes.
+    "gcp:compute/network:Network": _gcp(id="projects/{project}/global/networks/{name}",
+                                        selfLink="https://www.googleapis.com/compute/v1/projects/{project}/global/networks/{name}"),
+    "gcp:compute/subnetwork:Subnetwork": _gcp(id="projects/{project}/regions/{region}/subnetworks/{name}"),
+    "gcp:kms/keyRing:KeyRing": _gcp(id="projects/{project}/locations/{region}/keyRings/{name}"),
+    "gcp:kms/cryptoKey:CryptoKey": _gcp(id="{keyRing}/cryptoKeys/{name}"),
+    "gcp:storage/bucket:Bucket": _gcp(url="gs://{name}", selfLink="https://www.googleapis.com/storage/v1/b/{name}"),
+    "gcp:sql/databaseInstance:DatabaseInstance": _gcp(privateIpAddress="10.100.0.3",
+                                                     connectionName="{project}:{region}:{name}"),
+    "gcp:serviceaccount/account:Account": _gcp(email="{accountId}@{project}.iam.gserviceaccount.com",
+                                               member="serviceAccount:{accountId}@{project}.iam.gserviceaccount.com",
+                                               id="projects/{project}/serviceAccounts/{accountId}@{project}.iam.gserviceaccount.com"),
+    "gcp:projects/serviceIdentity:ServiceIdentity": _service_identity,
+    "gcp:secretmanager/secret:Secret": _gcp(id="projects/{project}/secrets/{secretId}",
+                                            name="projects/{number}/secrets/{secretId}"),
+    "gcp:pubsub/topic:Topic": _gcp(id="projects/{project}/topics/{name}"),
+    "gcp:monitoring/notificationChannel:NotificationChannel": _gcp(
+        name="projects/{project}/notificationChannels/{hex}"),
+    "gcp:monitoring/alertPolicy:AlertPolicy": _gcp(name="projects/{project}/alertPolicies/{hex}"),
+    "gcp:monitoring/dashboard:Dashboard": _gcp(id="projects/{number}/dashboards/{hex}"),
+    "gcp:cloudrunv2/service:Service": _gcp(uri="https://{name}-{hex}-ew.a.run.app"),
+    "gcp:artifactregistry/repository:Repository": _gcp(
+        id="projects/{project}/locations/{region}/repositories/{repositoryId}"),
+})
+
 #: Computed outputs by package prefix, merged under the exact-type entries.
 BY_PACKAGE: dict[str, Computed] = {
     "aws:": _aws_arn("mock", ""),
@@ -133,6 +183,16 @@ INVOKES: dict[str, Callable[[dict[str, Any], PlatformSpec], dict[str, Any]]] = {
         "authorizationToken": "QVdTOm1vY2stZWNyLXRva2Vu", "expiresAt": "2030-01-01T00:00:00Z",
         "proxyEndpoint": f"https://{args.get('registryId', ACCOUNT)}.dkr.ecr.{spec.region or 'us-east-1'}"
                          ".amazonaws.com"},
+    # GCP target: the project's number, the deployer's access token (image push), and webhook URLs kept in
+    # Secret Manager.
+    "gcp:organizations/getClientConfig:getClientConfig": lambda args, spec: {
+        "id": "mock", "accessToken": "mock-gcp-access-token", "project": spec.gcp_settings.project or "",
+        "region": spec.region or "", "zone": "", "defaultLabels": {}},
+    "gcp:organizations/getProject:getProject": lambda args, spec: {
+        "number": GCP_PROJECT_NUMBER, "projectId": args.get("projectId", ""), "id": args.get("projectId", "")},
+    "gcp:secretmanager/getSecretVersion:getSecretVersion": lambda args, spec: {
+        "secret": str(args.get("secret", "")), "secretData": "https://hooks.example.com/mock", "version": "1",
+        "name": f"{args.get('secret', '')}/versions/1"},
     "aws:secretsmanager/getSecretVersion:getSecretVersion": lambda args, spec: {
         "arn": str(args.get("secretId", "")), "secretId": str(args.get("secretId", "")),
         "secretString": "https://hooks.example.com/mock", "versionId": "mock"},
@@ -146,14 +206,16 @@ class PlanMocks(pulumi_mocks.Mocks):
         self.spec = spec
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        """Echo the inputs plus plausible computed values; the id is stable per name."""
+        """Echo the inputs plus plausible computed values; the id is stable per name (or the type's own form,
+        such as a GCP resource's full name)."""
         state = dict(args.inputs)
         for prefix, computed in BY_PACKAGE.items():
             if args.typ.startswith(prefix):
                 state.update({k: v for k, v in computed(args.name, args.inputs, self.spec).items() if k not in state})
-        if args.typ in BY_TYPE:
-            state.update(BY_TYPE[args.typ](args.name, args.inputs, self.spec))
-        return f"{args.name}-{_fake_hex(args.typ + args.name, 8)}", state
+        computed = BY_TYPE[args.typ](args.name, args.inputs, self.spec) if args.typ in BY_TYPE else {}
+        resource_id = computed.pop("id", None) or f"{args.name}-{_fake_hex(args.typ + args.name, 8)}"
+        state.update(computed)
+        return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         """Answer known invokes; an unknown one is an error, so a plan never runs on silent empties."""

@@ -3,63 +3,68 @@
 The spec speaks in platform terms (size classes, replica bounds, schedules, thresholds); each target
 maps those terms onto its own services through small tables. Every model is strict: an unknown key is
 an error, and every cross-field rule reports the exact key path at fault.
+
+The sections the compute reads (pipeline, the serving alias, the monitoring settings), their defaults and
+the estimator and metric names are the pipelines' own (`pipelines.contract`, `pipelines.catalog`): this
+module adds only what the platform needs around them.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from infra.cron import Cron
+from infra.cron import normalize
 from infra.image import REPOSITORY, check_runtime_image
+from pipelines.contract import (
+    MonitoringSettings,
+    PipelineSpec,
+    ServingSettings,
+    StrictModel,
+    check_quality_metrics,
+)
 
 SizeClass = Literal["small", "medium", "large", "gpu"]
 TargetName = Literal["local", "kubernetes", "aws", "gcp", "azure"]
 EnvironmentName = Literal["dev", "staging", "prod"]
-Task = Literal["classification", "regression"]
-
-#: Estimators the pipelines know, by task. `pipelines.train` maps each name onto a scikit-learn class.
-ESTIMATORS: dict[str, Task] = {
-    "logistic_regression": "classification",
-    "random_forest_classifier": "classification",
-    "hist_gradient_boosting_classifier": "classification",
-    "ridge": "regression",
-    "random_forest_regressor": "regression",
-    "hist_gradient_boosting_regressor": "regression",
-}
-
-#: Metrics a gate may name, by task, and whether a higher value is better.
-METRICS: dict[Task, dict[str, bool]] = {
-    "classification": {"accuracy": True, "roc_auc": True, "f1": True, "log_loss": False},
-    "regression": {"rmse": False, "mae": False, "r2": True},
-}
-
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 CronText = Annotated[str, Field(description="A five-field cron expression, e.g. '0 3 * * 0'.")]
 DnsName = Annotated[str, Field(min_length=1, max_length=40, description="Lowercase letters, digits and '-'.")]
 
 
-class StrictModel(BaseModel):
-    """Base of every spec section: unknown keys are errors and a validated spec is immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 def _check_cron(value: str) -> str:
+    """A valid schedule, written in the numeric form every target's scheduler accepts."""
     try:
-        Cron.parse(value)
+        return normalize(value)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not a valid five-field cron expression (e.g. '0 3 * * 0'): {exc}") from None
-    return " ".join(value.split())
+        raise ValueError(f"{value!r} is not a valid cron schedule (e.g. '0 3 * * 0', '0 6 * * MON-FRI', "
+                         f"'@daily'): {exc}") from None
+
+
+def check_cidr(value: str) -> str:
+    """An IPv4 network in CIDR notation, exactly (no host bits set)."""
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 CIDR block (e.g. '203.0.113.0/24')") from None
+    if network.version != 4:
+        raise ValueError(f"{value!r} is IPv6; the targets' access rules take IPv4 CIDR blocks")
+    if str(network) != value:
+        raise ValueError(f"{value!r} has host bits set; the network is {str(network)!r}")
+    return value
 
 
 def _check_dns(value: str) -> str:
     if not _DNS_LABEL.match(value):
         raise ValueError(f"{value!r} must be lowercase letters, digits and '-', starting with a letter")
     return value
+
+
+Cidr = Annotated[str, AfterValidator(check_cidr), Field(description="An IPv4 CIDR block, e.g. '203.0.113.0/24'.")]
 
 
 class Secret(StrictModel):
@@ -93,16 +98,8 @@ class NetworkingSpec(StrictModel):
     """Network exposure. Private by default: nothing is reachable from outside unless asked for."""
 
     private: bool = Field(True, description="Keep every workload on private addresses.")
-    allowed_cidrs: list[str] = Field(default_factory=list, description="Clients allowed to reach public endpoints.")
+    allowed_cidrs: list[Cidr] = Field(default_factory=list, description="Clients allowed to reach public endpoints.")
     existing_network: str | None = Field(None, description="Use this existing VPC / VNet / network.")
-
-    @field_validator("allowed_cidrs")
-    @classmethod
-    def _cidrs(cls, value: list[str]) -> list[str]:
-        for cidr in value:
-            if not re.match(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$", cidr):
-                raise ValueError(f"{cidr!r} is not an IPv4 CIDR block")
-        return value
 
 
 class TrainingSpec(StrictModel):
@@ -169,80 +166,6 @@ class RegistrySpec(StrictModel):
     artifacts: ArtifactSpec = Field(default_factory=ArtifactSpec)
 
 
-class SearchSpec(StrictModel):
-    """An optional small hyperparameter search."""
-
-    grid: dict[str, list[float | int | str | bool | None]] = Field(min_length=1)
-    folds: int = Field(3, ge=2, le=10)
-
-
-#: Gates a model gets when its spec names none, by task (`pipelines.config` applies the same table).
-DEFAULT_GATES: dict[Task, dict[str, Any]] = {
-    "classification": {"primary_metric": "roc_auc", "minimum": {"roc_auc": 0.7}},
-    "regression": {"primary_metric": "r2", "minimum": {}},
-}
-
-
-class GateSpec(StrictModel):
-    """Quality gates a challenger must pass before it becomes champion (defaults per task: DEFAULT_GATES)."""
-
-    primary_metric: str = "roc_auc"
-    minimum: dict[str, float] = Field(default_factory=lambda: {"roc_auc": 0.7})
-    maximum: dict[str, float] = Field(default_factory=dict)
-    challenger_margin: float = Field(0.0, ge=0.0, le=1.0, description="How much worse than the champion is tolerated.")
-    max_latency_ms: float = Field(50.0, gt=0, description="Single-row prediction latency limit.")
-
-
-class PipelineSpec(StrictModel):
-    """How a model is trained and gated."""
-
-    dataset_uri: str = Field("demo://classification", description="CSV/Parquet path or URI; demo:// is generated.")
-    target_column: str = "label"
-    task: Task = "classification"
-    estimator: str = "logistic_regression"
-    params: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
-    search: SearchSpec | None = None
-    test_size: float = Field(0.2, gt=0.0, lt=0.9)
-    seed: int = 42
-    gates: GateSpec = Field(default_factory=GateSpec)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _task_gate_defaults(cls, data: Any) -> Any:
-        """Fill the gates' primary metric and minimum from the task's defaults when the spec leaves them out."""
-        if isinstance(data, dict):
-            defaults = DEFAULT_GATES.get(data.get("task", "classification"))
-            gates = data.get("gates", {})
-            if defaults is not None and isinstance(gates, dict):
-                data = {**data, "gates": {**defaults, **gates}}
-        return data
-
-    @field_validator("estimator")
-    @classmethod
-    def _estimator(cls, value: str, info: ValidationInfo) -> str:
-        if value not in ESTIMATORS:
-            raise ValueError(f"unknown estimator {value!r}; choose one of {sorted(ESTIMATORS)}")
-        task = info.data.get("task")
-        if task and ESTIMATORS[value] != task:
-            raise ValueError(f"{value!r} is a {ESTIMATORS[value]} estimator but task is {task!r}")
-        return value
-
-    @field_validator("gates")
-    @classmethod
-    def _gate_metrics(cls, value: GateSpec, info: ValidationInfo) -> GateSpec:
-        task = info.data.get("task")
-        if task is None:
-            return value
-        known = METRICS[task]
-        if value.primary_metric not in known:
-            raise ValueError(f"primary_metric: {value.primary_metric!r} is not a {task} metric {sorted(known)}")
-        for bound in ("minimum", "maximum"):
-            for metric in getattr(value, bound):
-                if metric not in known:
-                    raise ValueError(f"{bound}.{metric}: not a {task} metric {sorted(known)}")
-        return value
-
-
 class RolloutSpec(StrictModel):
     """How a new model version replaces the serving one."""
 
@@ -251,11 +174,9 @@ class RolloutSpec(StrictModel):
     bake_minutes: int = Field(10, ge=0, le=240, description="Minutes a new version is watched first.")
 
 
-class ServingSpec(StrictModel):
+class ServingSpec(ServingSettings):
     """The serving endpoint for one model's champion."""
 
-    registered_model: str | None = Field(None, description="Registry model name; defaults to the model's name.")
-    alias: str = "champion"
     min_replicas: int = Field(1, ge=0, le=100)
     max_replicas: int = Field(3, ge=1, le=200)
     target_cpu_utilization: int = Field(70, ge=10, le=95)
@@ -289,17 +210,11 @@ class AlertSpec(StrictModel):
         return self
 
 
-class MonitoringSpec(StrictModel):
+class MonitoringSpec(MonitoringSettings):
     """Drift and quality monitoring for one model, and what it triggers."""
 
     schedule: CronText = "0 * * * *"
-    window_hours: int = Field(24, ge=1, le=24 * 30)
-    covariate_threshold: float = Field(0.2, gt=0, description="PSI above which a feature has drifted.")
-    prior_threshold: float = Field(0.1, gt=0, description="PSI of predictions (or labels) that counts as prior shift.")
-    significance: float = Field(0.01, gt=0, lt=0.5, description="False-discovery rate over all features' tests.")
-    min_quality: dict[str, float] = Field(default_factory=dict, description="Metric floors once labels arrive.")
     alerts: list[AlertSpec] = Field(default_factory=list)
-    retrain_on_drift: bool = True
 
     @field_validator("schedule")
     @classmethod
@@ -324,11 +239,7 @@ class ModelSpec(StrictModel):
     @classmethod
     def _quality_metrics(cls, value: MonitoringSpec, info: ValidationInfo) -> MonitoringSpec:
         pipeline = info.data.get("pipeline")
-        if pipeline is not None:
-            known = METRICS[pipeline.task]
-            for metric in value.min_quality:
-                if metric not in known:
-                    raise ValueError(f"min_quality.{metric}: not a {pipeline.task} metric {sorted(known)}")
+        check_quality_metrics(value, pipeline.task if pipeline is not None else None)
         return value
 
     @property
@@ -343,10 +254,17 @@ class KubernetesSpec(StrictModel):
     namespace: str | None = Field(None, description="Defaults to '<name>-<environment>'.")
     storage_class: str | None = Field(None, description="Storage class of the database and artifact volumes.")
     shared_storage_class: str | None = Field(
-        None, description="A ReadWriteMany storage class for the shared data volume; defaults to storage_class.")
+        None, description="A ReadWriteMany storage class for the shared data volume (inference logs, drift reports); "
+        "unset, the volume is ReadWriteOnce on storage_class and every pod mounting it runs on one node.")
     prometheus_operator: bool = Field(False, description="The cluster runs the Prometheus operator.")
     ingress_class: str | None = Field(None, description="Ingress class for endpoints with serving.public "
                                       "(the Kubernetes target supports 'nginx').")
+    ingress_host: str | None = Field(None, description="The DNS name public endpoints are published under "
+                                     "(https://<host>/<model>/invocations); required with serving.public.")
+    ingress_tls_secret: str | None = Field(None, description="An existing kubernetes.io/tls Secret in the namespace "
+                                           "holding the certificate of ingress_host; required with serving.public.")
+    cluster_domain: str = Field("cluster.local", description="The cluster's DNS domain (in-cluster service names "
+                                "are <service>.<namespace>.svc.<cluster_domain>).")
     dashboard_url: str | None = Field(None, description="Where the cluster's Grafana shows the drift metrics.")
     image_repository: str | None = Field(
         None, description="Where the program pushes the runtime image it builds (no tag), e.g. "
@@ -359,6 +277,8 @@ class KubernetesSpec(StrictModel):
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > 63:
+            raise ValueError(f"{value!r} has {len(value)} characters; a namespace has at most 63 (RFC 1123 label)")
         return None if value is None else _check_dns(value)
 
     @field_validator("image_repository")
@@ -375,8 +295,37 @@ class AwsSpec(StrictModel):
     registry_mode: Literal["self-hosted", "sagemaker"] = Field(
         "self-hosted", description="MLflow on ECS Fargate with RDS, or SageMaker's managed MLflow."
     )
-    vpc_cidr: str = "10.42.0.0/16"
+    vpc_cidr: str = Field("10.42.0.0/16", description="The new VPC's private range, /16 to /24.")
     availability_zones: int = Field(2, ge=2, le=3)
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_cidr(cls, value: str) -> str:
+        network = ipaddress.ip_network(check_cidr(value))
+        if not 16 <= network.prefixlen <= 24:
+            raise ValueError(f"{value!r}: a VPC for this platform is /16 to /24 (AWS allows /16 to /28; the subnets "
+                             "need room)")
+        if not network.is_private:
+            raise ValueError(f"{value!r} is not a private range (RFC 1918, e.g. 10.42.0.0/16)")
+        return value
+
+
+class GcpSpec(StrictModel):
+    """Settings only the GCP target has."""
+
+    project: str | None = Field(None, description="The Google Cloud project id every resource is created in.")
+    subnet_cidr: str = Field("10.60.0.0/20", description="The private subnet the workloads' Direct VPC egress uses.")
+    peering_prefix_length: int = Field(
+        20, ge=8, le=24, description="Size of the range reserved for private services access (Cloud SQL).")
+    enable_apis: bool = Field(True, description="Enable the project's APIs the platform uses (needs serviceusage "
+                                                "admin); off when an organisation enables them centrally.")
+
+    @field_validator("subnet_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        if not re.match(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$", value):
+            raise ValueError(f"{value!r} is not an IPv4 CIDR block")
+        return value
 
 
 class PlatformSpec(StrictModel):
@@ -398,6 +347,7 @@ class PlatformSpec(StrictModel):
     models: list[ModelSpec] = Field(min_length=1)
     kubernetes: KubernetesSpec | None = None
     aws: AwsSpec | None = None
+    gcp: GcpSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -435,7 +385,7 @@ class PlatformSpec(StrictModel):
             seen.add(model.name)
         return value
 
-    @field_validator("kubernetes", "aws")
+    @field_validator("kubernetes", "aws", "gcp")
     @classmethod
     def _target_section(cls, value: StrictModel | None, info: ValidationInfo) -> StrictModel | None:
         target = info.data.get("target")
@@ -462,6 +412,11 @@ class PlatformSpec(StrictModel):
     def aws_settings(self) -> AwsSpec:
         """The AWS section, with defaults when the stack gives none."""
         return self.aws or AwsSpec()
+
+    @property
+    def gcp_settings(self) -> GcpSpec:
+        """The GCP section, with defaults when the stack gives none."""
+        return self.gcp or GcpSpec()
 
     @property
     def all_tags(self) -> dict[str, str]:

@@ -49,11 +49,13 @@ def test_every_workload_runs_the_pushed_digest(captured, project, stack: str) ->
             assert build.urn in resource.dependencies, resource.name
 
 
-def test_the_mlflow_task_runs_as_the_images_non_root_user(captured) -> None:
-    """The image's default user is root (for SageMaker); the ECS task asks for the uid the Dockerfile creates."""
-    definition = one(captured("aws-dev"), "aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"]
-    (container,) = json.loads(definition)
-    assert container["user"] == f"{RUNTIME_UID}:{RUNTIME_UID}"
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod"])
+def test_the_mlflow_tasks_run_as_the_images_non_root_user(captured, stack: str) -> None:
+    """The image's default user is root (for SageMaker); every ECS container asks for the uid the Dockerfile
+    creates."""
+    definitions = of_type(captured(stack), "aws:ecs/taskDefinition:TaskDefinition")
+    containers = [c for d in definitions for c in json.loads(d.inputs["containerDefinitions"])]
+    assert containers and {c["user"] for c in containers} == {f"{RUNTIME_UID}:{RUNTIME_UID}"}
 
 
 def test_a_pinned_image_builds_nothing_and_every_workload_runs_the_pin(captured) -> None:

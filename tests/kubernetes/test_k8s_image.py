@@ -12,7 +12,7 @@ from image_checks import assert_build_inputs, build_resources, pushed_ref, workl
 from k8s_helpers import PINNED_IMAGE, containers, named, pod_specs, resource
 
 from infra.stackfile import load_stack
-from infra.targets.kubernetes import check_image, layout
+from infra.targets.kubernetes import layout, rules
 from infra.targets.kubernetes.platform import docker_config, image_registry
 from infra.targets.kubernetes.postgres import POSTGRES_IMAGE
 
@@ -83,12 +83,17 @@ def test_a_pinned_image_builds_nothing_and_every_pod_runs_the_pin(captured, proj
 
 
 def test_a_build_needs_a_repository_and_a_pull_secret_reference_a_secret_name(project) -> None:
+    def problems(spec) -> dict[str, str]:
+        return {p.path: p.message for p in rules.check(spec) if "image" in p.path}
+
     spec = load_stack("k8s-dev", project_dir=project).spec
     kubernetes = spec.k8s.model_copy(update={"image_repository": None})
-    with pytest.raises(ValueError, match=r"^kubernetes\.image_repository: is required"):
-        check_image(spec.model_copy(update={"kubernetes": kubernetes}))
-    assert check_image(spec.model_copy(update={"kubernetes": kubernetes, "runtime_image": PINNED_IMAGE})) is None
+    found = problems(spec.model_copy(update={"kubernetes": kubernetes}))
+    assert list(found) == ["kubernetes.image_repository"] and found["kubernetes.image_repository"].startswith(
+        "is required to push the runtime image")
+    assert problems(spec.model_copy(update={"kubernetes": kubernetes, "runtime_image": PINNED_IMAGE})) == {}
     refs = load_stack("k8s-refs", project_dir=project).spec
     bad = refs.k8s.image_pull_secret.model_copy(update={"ref": "Not/A_Secret"})
-    with pytest.raises(ValueError, match=r"^kubernetes\.image_pull_secret: ref 'Not/A_Secret'"):
-        check_image(refs.model_copy(update={"kubernetes": refs.k8s.model_copy(update={"image_pull_secret": bad})}))
+    found = problems(refs.model_copy(update={"kubernetes": refs.k8s.model_copy(update={"image_pull_secret": bad})}))
+    assert list(found) == ["kubernetes.image_pull_secret.ref"] and "'Not/A_Secret'" in found[
+        "kubernetes.image_pull_secret.ref"]

@@ -3,7 +3,7 @@ runtime image itself and the platform's overview dashboard.
 
 A `shipyard:aws:Foundation` component (beside the four contract components) so that shared state has
 one owner. By default the program builds the runtime image and pushes it to the ECR repository this stack
-creates (`infra.image.RuntimeImage`); every workload runs the pushed digest. SageMaker runs images from ECR
+creates (`infra.components.RuntimeImage`); every workload runs the pushed digest. SageMaker runs images from ECR
 only, so a pinned `runtime_image` from another registry is expected in that repository under the same digest
 (see docs/aws.md); a pinned image that already lives in ECR is used where it is.
 """
@@ -15,7 +15,8 @@ import re
 import pulumi
 from pulumi_aws import cloudwatch, ecr, get_caller_identity_output
 
-from infra.image import ImagePlan, RegistryLogin, RuntimeImage, parse_reference
+from infra.components import RegistryLogin, RuntimeImage
+from infra.image import ImagePlan, parse_reference
 from infra.spec import PlatformSpec
 from infra.targets.aws import iam
 from infra.targets.aws.names import aws_name

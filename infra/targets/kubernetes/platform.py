@@ -3,9 +3,11 @@ NetworkPolicies (deny everything, allow DNS), the shared data volume, and the ru
 to `kubernetes.image_repository` unless the spec pins one) with the pods' image pull Secret when the spec
 gives registry credentials.
 
-The shared data volume (ReadWriteMany) holds what serving, the drift monitor and the metrics file server
-exchange: inference logs, drift reports and drift metrics. MLflow's artifacts live elsewhere (their own
-volume or the S3 endpoint) and reach the pipelines through the tracking server's artifact proxy.
+The shared data volume holds what serving, the drift monitor and the metrics file server exchange: inference
+logs, drift reports and drift metrics. It is ReadWriteMany on `kubernetes.shared_storage_class`, else
+ReadWriteOnce, and then those pods all run on the volume's node (`workload.data_pod_affinity`). MLflow's
+artifacts live elsewhere (their own volume or the S3 endpoint) and reach the pipelines through the tracking
+server's artifact proxy.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import pulumi
 from pulumi_kubernetes.core.v1 import Namespace, Secret
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
-from infra.image import ImagePlan, RegistryLogin, RuntimeImage, parse_reference, registry_host
+from infra.components import RegistryLogin, RuntimeImage
+from infra.image import ImagePlan, parse_reference, registry_host
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
@@ -85,5 +88,6 @@ def declare_platform(platform: pulumi.ComponentResource, spec: PlatformSpec, pac
                   image_identity=image.identity, pull_secret=pull_secret)
     for policy in (network.default_deny(), network.allow_dns()):
         network_policy(ctx, policy.name, policy, identity, child)
-    data = claim(ctx, "data", layout.DATA_CLAIM, identity, STORAGE_GB["data"], "ReadWriteMany", stateful(child, spec))
+    data = claim(ctx, "data", layout.DATA_CLAIM, identity, STORAGE_GB["data"], layout.data_access_mode(spec),
+                 stateful(child, spec))
     return dataclasses.replace(ctx, data_claim=data.metadata.apply(lambda m: m.name))
