@@ -31,12 +31,13 @@ from infra.image import LOCK
 from infra.packaging import build_wheel
 from infra.spec import PlatformSpec
 from infra.targets.kubernetes import layout
-from infra.targets.kubernetes.registry import allowed_hosts, mlflow_command
+from infra.targets.kubernetes.registry import BACKEND_STORE_VAR, allowed_hosts, mlflow_command
 from infra.targets.kubernetes.sizes import resources
 from infra.targets.kubernetes.training import run_config
 from infra.targets.kubernetes.workload import (
     PYTHON_ENV,
     PipelinesRuntime,
+    env_from_files,
     install_wheel_container,
     pipelines_pod,
 )
@@ -103,7 +104,8 @@ def as_user() -> None:
 class Pod:
     """The pod's filesystem mapped under one directory in /tmp, owned by the unprivileged user."""
 
-    PATHS = (layout.SITE_DIR, layout.CONFIG_DIR, layout.DATA_DIR, layout.WHEEL_DIR, layout.TMP_DIR)
+    PATHS = (layout.SITE_DIR, layout.CONFIG_DIR, layout.DATA_DIR, layout.WHEEL_DIR, layout.TMP_DIR,
+             layout.SECRETS_DIR)
 
     def __init__(self, root: Path, venv: Path):
         self.root, self.venv = root, venv
@@ -186,8 +188,14 @@ def test_mlflow_server_pipelines_run_and_serve_as_a_non_root_user(pod: Pod, tmp_
     command[command.index("--port") + 1] = str(mlflow_port)
     command[command.index("--artifacts-destination") + 1] = str(pod.root / "tmp" / "artifacts")
     mlflow_env = pod.env([*PYTHON_ENV, ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"),
-                          ("MLFLOW_SERVER_ALLOWED_HOSTS", allowed_hosts(NAMESPACE)),
-                          ("MLFLOW_BACKEND_STORE_URI", f"sqlite:///{pod.root / 'tmp' / 'mlflow.db'}")])
+                          ("MLFLOW_SERVER_ALLOWED_HOSTS", allowed_hosts(NAMESPACE, spec.k8s.cluster_domain))])
+    # The backend store's URI, as the Deployment reads it: from its Secret's file (root's, read-only), exported
+    # by the command's shell wrapper.
+    uri_file = Path(pod.path(f"{layout.SECRETS_DIR}/backend-store/uri"))
+    uri_file.parent.mkdir(parents=True)
+    uri_file.write_text(f"sqlite:///{pod.path(layout.TMP_DIR)}/mlflow.db\n")
+    uri_file.chmod(0o644)
+    command = env_from_files(command, {BACKEND_STORE_VAR: str(uri_file)})
     tracking = f"http://127.0.0.1:{mlflow_port}"
     server = pod.start(command, mlflow_env, "mlflow")
     serving: subprocess.Popen[bytes] | None = None
