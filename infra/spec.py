@@ -364,6 +364,24 @@ class AwsSpec(StrictModel):
     availability_zones: int = Field(2, ge=2, le=3)
 
 
+class AzureSpec(StrictModel):
+    """Settings only the Azure target has."""
+
+    vnet_cidr: str = Field("10.52.0.0/16", description=(
+        "Address space of the platform's VNet; with networking.existing_network, the range inside that VNet "
+        "this stack carves its three subnets from."))
+    gpu_workload_profile: Literal["Consumption-GPU-NC8as-T4", "Consumption-GPU-NC24-A100"] = Field(
+        "Consumption-GPU-NC8as-T4", description="Serverless GPU workload profile for size 'gpu' (one GPU each).")
+    log_retention_days: int = Field(30, ge=30, le=730, description="Log Analytics retention.")
+
+    @field_validator("vnet_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        if not re.match(r"^\d{1,3}(\.\d{1,3}){3}/(1[0-9]|2[0-2])$", value):
+            raise ValueError(f"{value!r} is not an IPv4 CIDR block between /10 and /22")
+        return value
+
+
 class PlatformSpec(StrictModel):
     """The whole platform: one training cluster, one registry, and one or more served, monitored models."""
 
@@ -380,6 +398,7 @@ class PlatformSpec(StrictModel):
     models: list[ModelSpec] = Field(min_length=1)
     kubernetes: KubernetesSpec | None = None
     aws: AwsSpec | None = None
+    azure: AzureSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -412,7 +431,7 @@ class PlatformSpec(StrictModel):
             seen.add(model.name)
         return value
 
-    @field_validator("kubernetes", "aws")
+    @field_validator("kubernetes", "aws", "azure")
     @classmethod
     def _target_section(cls, value: StrictModel | None, info: ValidationInfo) -> StrictModel | None:
         target = info.data.get("target")
@@ -439,6 +458,11 @@ class PlatformSpec(StrictModel):
     def aws_settings(self) -> AwsSpec:
         """The AWS section, with defaults when the stack gives none."""
         return self.aws or AwsSpec()
+
+    @property
+    def azure_settings(self) -> AzureSpec:
+        """The Azure section, with defaults when the stack gives none."""
+        return self.azure or AzureSpec()
 
     @property
     def all_tags(self) -> dict[str, str]:

@@ -32,6 +32,7 @@ TARGETS: dict[str, str] = {
     "local": "infra.targets.local",
     "kubernetes": "infra.targets.kubernetes",
     "aws": "infra.targets.aws",
+    "azure": "infra.targets.azure",
 }
 
 
