@@ -172,8 +172,8 @@ REFERENCE_WORDS = frozenset({"name", "names", "ref", "arn", "id", "ids", "path",
                              "version", "type", "policy", "selector", "mount", "length", "enabled", "stage",
                              "provider", "store", "rotation", "validation", "expiration", "seconds", "days",
                              "ttl", "count", "mode", "format"})
-#: Providers pass booleans as strings: a flag is never a secret.
-_FLAGS = frozenset({"true", "false"})
+#: Providers pass booleans as strings (Azure as 'Enabled'/'Disabled'): a flag is never a secret.
+_FLAGS = frozenset({"true", "false", "Enabled", "Disabled"})
 #: `scheme://user:password@` with a password that is neither a marker nor an environment reference.
 _CREDENTIALS_IN_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:([^@\s/]+)@")
 _ENV_REFERENCE = re.compile(r"^\$(\(\w+\)|\{\w+\}|\w+)$")

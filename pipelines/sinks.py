@@ -43,6 +43,7 @@ SINKS: dict[str, str] = {
     "stdout": "pipelines.sinks:StdoutSink",
     "prometheus": "pipelines.sinks:PrometheusFileSink",
     "cloudwatch": "pipelines.adapters.aws:CloudWatchSink",
+    "azure-monitor": "pipelines.adapters.azure:AzureMonitorSink",
 }
 
 

@@ -18,9 +18,10 @@ TRIGGERS: dict[str, str] = {
     "inline": "pipelines.triggers:InlineTrigger",
     "kubernetes-job": "pipelines.adapters.kubernetes_job:KubernetesJobTrigger",
     "sagemaker-pipeline": "pipelines.adapters.aws:SageMakerPipelineTrigger",
+    "container-apps-job": "pipelines.adapters.azure:ContainerAppsJobTrigger",
 }
 #: Triggers whose `<target>` part is required.
-_NEEDS_TARGET = {"kubernetes-job", "sagemaker-pipeline"}
+_NEEDS_TARGET = {"kubernetes-job", "sagemaker-pipeline", "container-apps-job"}
 
 
 class RetrainTrigger(Protocol):
