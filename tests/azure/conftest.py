@@ -22,7 +22,8 @@ config:
   shipyard:environment: staging
   shipyard:region: swedencentral
   shipyard:networking:
-    existing_network: /subscriptions/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/resourceGroups/net-rg/providers/Microsoft.Network/virtualNetworks/hub
+    existing_network: "/subscriptions/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/resourceGroups/net-rg/\\
+      providers/Microsoft.Network/virtualNetworks/hub"
     allowed_cidrs: [203.0.113.0/24]
   shipyard:azure: {vnet_cidr: 10.60.4.0/22, gpu_workload_profile: Consumption-GPU-NC24-A100}
   shipyard:training: {size: gpu, gpu_count: 1}
