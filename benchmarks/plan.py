@@ -6,6 +6,8 @@
     import pulumi_random"`;
 (b) project: the whole `shipyard plan --stack k8s-dev` process (the console script, output discarded); the
     ratio b/a;
+(d) the Azure stack: `shipyard plan --stack azure-prod` beside the bare import of the azure-native modules it uses
+    (printed after (c));
 (c) growth: `shipyard plan --config FILE --json` on temporary stack files with 1, 10, 100 copies of the shared spec's
     first model (k8s-dev otherwise), and the time per added model; beside it the SDK floor: the same captured
     resources (same types, parents, inputs as plain dicts) registered by a bare program under echo mocks, in
@@ -36,6 +38,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 K8S_MODULES = ("core.v1", "apps.v1", "batch.v1", "autoscaling.v2", "policy.v1", "networking.v1", "rbac.v1")
 BARE_IMPORT = "import pulumi; import " + ", ".join(f"pulumi_kubernetes.{m}" for m in K8S_MODULES) + \
+    ", pulumi_random"
+#: The azure-native modules the Azure target uses (subpackages load lazily; importing one loads it).
+AZURE_MODULES = ("app", "applicationinsights", "authorization", "containerregistry", "dbforpostgresql", "keyvault",
+                 "managedidentity", "monitor", "network", "operationalinsights", "privatedns", "resources", "storage")
+AZURE_BARE_IMPORT = "import pulumi; import " + ", ".join(f"pulumi_azure_native.{m}" for m in AZURE_MODULES) + \
     ", pulumi_random"
 TARGET_RATIO = 1.5
 TARGET_PER_MODEL_MS = 60.0
@@ -192,6 +199,11 @@ def main() -> int:
     verdict = "within" if ratio_cpu <= TARGET_RATIO else "OVER"
     print(f"      ratio b/a {ratio_wall:.2f} wall, {ratio_cpu:.2f} CPU  (target <= {TARGET_RATIO}: {verdict})")
     growth(shipyard, sorted(int(n) for n in args.models.split(",")), args.runs)
+    azure_bare, _ = median_run([sys.executable, "-c", AZURE_BARE_IMPORT], args.runs)
+    azure_plan, _ = median_run([*shipyard, "plan", "--stack", "azure-prod"], args.runs)
+    print(f"  (d) azure     bare imports ({len(AZURE_MODULES)} azure-native modules)            {azure_bare}")
+    print(f"                shipyard plan --stack azure-prod                     {azure_plan}")
+    print(f"      ratio {azure_plan.wall / azure_bare.wall:.2f} wall, {azure_plan.cpu / azure_bare.cpu:.2f} CPU")
     return 0
 
 
