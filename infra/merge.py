@@ -74,14 +74,19 @@ def merge_models(shared: Any, overlay: Any) -> tuple[Any, Origins, list[Problem]
         origins.shared.append(index)
         origins.overlay.append(None)
     removed: set[int] = set()
-    for index, entry in enumerate(overlay):
+    for index, item in enumerate(overlay):
+        entry = dict(item) if isinstance(item, dict) else item
         name = entry.get("name") if isinstance(entry, dict) else None
         if name is None:
             problems.append(Problem.at(f"models[{index}].name", "is required: overlay models merge with the shared "
                                                                 "spec's models by name"))
             continue
         at = by_name.get(name)
-        if entry.get(REMOVE) is True:
+        if entry.get(REMOVE, False) not in (True, False):
+            problems.append(Problem.at(f"models[{index}].{REMOVE}",
+                                       "must be true (remove the shared model) or left out"))
+            continue
+        if entry.pop(REMOVE, False) is True:
             if at is None:
                 problems.append(Problem.at(f"models[{index}].{REMOVE}", f"no model {name!r} in the shared spec "
                                                                         "to remove"))

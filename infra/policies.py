@@ -484,9 +484,12 @@ STATEFUL: dict[str, Literal["any", "registry"]] = {
     "aws:kms/key:Key": "any",
     "aws:efs/fileSystem:FileSystem": "any",
     "aws:secretsmanager/secret:Secret": "registry",
+    # SageMaker's managed MLflow keeps the experiments, runs and registered models inside the server.
+    "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer": "any",
     AZURE_STORAGE: "any",
     "azure-native:storage:BlobContainer": "any",
     "azure-native:dbforpostgresql:Server": "any",
+    "azure-native:dbforpostgresql:Database": "any",
     "azure-native:keyvault:Vault": "any",
     "azure-native:containerregistry:Registry": "any",
     "azure-native:keyvault:Secret": "registry",

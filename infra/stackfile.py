@@ -233,19 +233,19 @@ def load_stack(stack: str | None = None, config_file: Path | None = None,
     shared_file, shared, problems = _read_shared(project_dir)
     overlay, overlay_problems = read_overlay(config_file)
     problems += overlay_problems
+    if any(not p.path for p in problems):  # a file that could not be read whole: nothing more to say of it
+        raise SpecError(problems)
     merged, origins, merge_problems = with_defaults(shared, overlay)
     problems += [p.located(str(config_file)) for p in merge_problems]
-    if problems:
-        raise SpecError(problems)
     sources = Sources(config_file, shared_file, overlay, shared, origins)
     try:
         spec = PlatformSpec.model_validate(merged)
     except ValidationError as exc:
-        raise SpecError(spec_problems(exc, sources)) from None
+        raise SpecError(problems + spec_problems(exc, sources)) from None
     target = load_target(spec.target)
-    target_problems = [sources.problem(parse_path(p.path), p.message) for p in target.check(spec)]
-    if target_problems:
-        raise SpecError(target_problems)
+    problems += [sources.problem(parse_path(p.path), p.message) for p in target.check(spec)]
+    if problems:
+        raise SpecError(problems)
     return LoadedStack(stack=stack, spec=spec, stack_file=config_file, shared_file=shared_file,
                        overlay=overlay, merged=merged, notices=[sources.notice(n) for n in target.ignored(spec)])
 

@@ -349,7 +349,7 @@ def test_schedules_start_the_pipelines(captured) -> None:
     assert train["target"]["sagemakerPipelineParameters"]["pipelineParameters"] == [
         {"name": jobs.REASON, "value": "schedule"}]
     assert train["target"]["arn"].endswith(":pipeline/shipyard-staging-training-churn")
-    assert schedules["shipyard-staging-churn-monitor"]["scheduleExpression"] == "cron(0/15 * * * ? *)"  # the shared spec's
+    assert schedules["shipyard-staging-churn-monitor"]["scheduleExpression"] == "cron(0/15 * * * ? *)"  # shared spec
     definition = _definition(capture, "shipyard-staging-training-churn")
     assert definition["Steps"][1]["Arguments"]["ResourceConfig"]["InstanceType"] == "ml.g5.12xlarge"
     assert "VolumeKmsKeyId" not in definition["Steps"][1]["Arguments"]["ResourceConfig"]

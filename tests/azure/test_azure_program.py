@@ -121,9 +121,9 @@ def test_refused_stack_reports_every_problem(project) -> None:
 def test_prod_state_is_protected_and_retained(captured) -> None:
     capture = captured("azure-prod")
     stateful = [r for r in capture.resources if r.type in (
-        STORAGE, SERVER, "azure-native:storage:BlobContainer", "azure-native:keyvault:Vault",
-        "azure-native:containerregistry:Registry")]
-    assert len(stateful) == 9
+        STORAGE, SERVER, "azure-native:dbforpostgresql:Database", "azure-native:storage:BlobContainer",
+        "azure-native:keyvault:Vault", "azure-native:containerregistry:Registry")]
+    assert len(stateful) == 10
     assert all(r.protect and r.retain_on_delete for r in stateful), [r.name for r in stateful if not r.protect]
     [server] = of_type(capture, SERVER)
     assert server.inputs["highAvailability"]["mode"] == "ZoneRedundant"

@@ -151,7 +151,7 @@ class AzureModelRegistry(ModelRegistry):
             tags=base.tags, opts=stateful(self.child, spec))
         dbforpostgresql.Database(f"{spec.prefix}-mlflow-db", database_name=DB_NAME, server_name=server.name,
                                  resource_group_name=base.group_name, charset="UTF8", collation="en_US.utf8",
-                                 opts=self.child)
+                                 opts=stateful(self.child, spec))
         return self._secret(pulumi.Output.all(password.result, server.fully_qualified_domain_name).apply(
             lambda values: database_url(values[0], values[1])))
 

@@ -128,7 +128,7 @@ def ignored(spec: PlatformSpec) -> list[Notice]:
                 "Entra ID authentication (a Container Apps auth config) with your own app registration")))
         if serving.rollout.strategy != "rolling":
             notices.append(Notice(f"models[{i}].serving.rollout.strategy", (
-                f"'{serving.rollout.strategy}' deploys each new revision beside the serving one (multiple-revision "
-                "mode, labelled 'candidate', taking canary_percent of the traffic for canary and none for "
-                "blue_green); promoting it is `az containerapp ingress traffic set` (docs/azure.md), not automatic")))
+                f"'{serving.rollout.strategy}' keeps several revisions: each new one starts with no traffic beside "
+                "the serving one (the first deploy's, labelled 'stable'); shifting traffic to it is `az containerapp "
+                "ingress traffic set` (docs/azure.md, 'Rollouts'), not automatic")))
     return notices

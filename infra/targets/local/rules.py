@@ -15,7 +15,6 @@ _ONE_MACHINE = "the local target runs one process per role on this machine"
 
 #: Platform-level keys the local target does not use -> what happens instead.
 _PLATFORM: dict[str, str] = {
-    "region": "only exported as an output; " + _ONE_MACHINE,
     "tags": "not used: no cloud resource carries tags",
     "runtime_image": "not used: no image runs; the wheel is installed into a venv",
     "protect": "not used: the state directory is kept unless `shipyard down --purge`",
