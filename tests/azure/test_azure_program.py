@@ -8,7 +8,6 @@ import json
 import uuid
 
 import pytest
-from conftest import LONG_MODEL
 
 from infra.plan_capture import Capture, CapturedResource
 from infra.policies import Context, Graph, evaluate
@@ -18,6 +17,8 @@ from infra.targets.azure import iam
 from infra.targets.azure.names import RULES
 from pipelines.adapters.azure import BOOTSTRAP, DRIFT_ALERT
 from pipelines.config import from_dict
+
+LONG_MODEL = "m" * 40  # the model name of conftest.LONG_STACK, the longest a spec allows
 
 STACKS = ["azure-dev", "azure-staging", "azure-prod", "azure-edge", "azure-long"]
 COMPONENTS = ("shipyard:index:TrainingCluster", "shipyard:index:ModelRegistry", "shipyard:index:ServingEndpoint",

@@ -63,11 +63,13 @@ def test_ignored_names_what_differs_only() -> None:
                                                                       "storage_gb": 32}}))} == set()
     notices = {n.path: n.message for n in rules.ignored(spec(
         environment="staging", training={"spot": False, "max_nodes": 5},
+        registry={"database": {"backup_retention_days": 2, "storage_gb": 40}},
         models=[{"name": "churn", "serving": {"auth": "iam", "rollout": {"strategy": "canary"}}}]))}
     assert set(notices) == {"training.spot", "training.max_nodes", "registry.database.storage_gb",
                             "registry.database.backup_retention_days",
                             "models[0].serving.auth", "models[0].serving.rollout.strategy"}
-    assert notices["registry.database.storage_gb"].startswith("20 is rounded up to 32 GiB")
+    assert notices["registry.database.storage_gb"].startswith("40 is rounded up to 64 GiB")
+    assert notices["registry.database.backup_retention_days"].startswith("2 becomes 7")
 
 
 def test_names_fit_every_rule_for_the_longest_spec() -> None:

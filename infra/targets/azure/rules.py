@@ -111,12 +111,15 @@ def ignored(spec: PlatformSpec) -> list[Notice]:
     """Every setting of `spec` the Azure target does not honour, with what happens instead."""
     notices = [Notice(key, _PLATFORM[key]) for key in changed(spec, *_PLATFORM)]
     database = spec.registry.database
-    if database.external_url is None:
-        if backup_days(database.backup_retention_days) != database.backup_retention_days:
+    written = set(changed(spec, "registry.database.backup_retention_days", "registry.database.storage_gb"))
+    if database.external_url is None:  # defaults nobody wrote are adjusted silently (dev's 1 day, 20 GiB)
+        if ("registry.database.backup_retention_days" in written
+                and backup_days(database.backup_retention_days) != database.backup_retention_days):
             notices.append(Notice("registry.database.backup_retention_days", (
                 f"{database.backup_retention_days} becomes {backup_days(database.backup_retention_days)}: "
                 "PostgreSQL Flexible Server keeps backups 7 to 35 days")))
-        if postgres_storage_gb(database.storage_gb) != database.storage_gb:
+        storage_gb = database.storage_gb
+        if "registry.database.storage_gb" in written and postgres_storage_gb(storage_gb) != storage_gb:
             notices.append(Notice("registry.database.storage_gb", (
                 f"{database.storage_gb} is rounded up to {postgres_storage_gb(database.storage_gb)} GiB, the next "
                 "storage size PostgreSQL Flexible Server offers")))
