@@ -6,6 +6,8 @@
     import pulumi_random"`;
 (b) project: the whole `shipyard plan --stack k8s-dev` process (the console script, output discarded); the
     ratio b/a;
+(d) the Azure stack: `shipyard plan --stack azure-prod` beside the bare import of the azure-native modules it uses
+    (printed after (c));
 (c) growth: `shipyard plan --config FILE --json` on temporary stack files with 1, 10, 100 copies of the shared spec's
     first model (k8s-dev otherwise), and the time per added model; beside it the SDK floor: the same captured
     resources (same types, parents, inputs as plain dicts) registered by a bare program under echo mocks, in
@@ -42,6 +44,11 @@ GCP_MODULES = ("artifactregistry", "cloudrunv2", "cloudscheduler", "compute", "e
                "organizations", "projects", "pubsub", "secretmanager", "serviceaccount", "servicenetworking", "sql",
                "storage", "workflows")
 GCP_IMPORT = "import pulumi; import " + ", ".join(f"pulumi_gcp.{m}" for m in GCP_MODULES) + ", pulumi_random"
+#: The azure-native modules the Azure target uses (subpackages load lazily; importing one loads it).
+AZURE_MODULES = ("app", "applicationinsights", "authorization", "containerregistry", "dbforpostgresql", "keyvault",
+                 "managedidentity", "monitor", "network", "operationalinsights", "privatedns", "resources", "storage")
+AZURE_BARE_IMPORT = "import pulumi; import " + ", ".join(f"pulumi_azure_native.{m}" for m in AZURE_MODULES) + \
+    ", pulumi_random"
 TARGET_RATIO = 1.5
 TARGET_PER_MODEL_MS = 60.0
 
@@ -202,6 +209,11 @@ def main() -> int:
     print(f"  (d) GCP       bare imports (pulumi, {len(GCP_MODULES)} pulumi_gcp modules, random)  {gcp_bare}")
     print(f"                shipyard plan --stack gcp-dev                       {gcp_plan}")
     print(f"      ratio {gcp_plan.wall / gcp_bare.wall:.2f} wall, {gcp_plan.cpu / gcp_bare.cpu:.2f} CPU")
+    azure_bare, _ = median_run([sys.executable, "-c", AZURE_BARE_IMPORT], args.runs)
+    azure_plan, _ = median_run([*shipyard, "plan", "--stack", "azure-prod"], args.runs)
+    print(f"  (e) azure     bare imports ({len(AZURE_MODULES)} azure-native modules)            {azure_bare}")
+    print(f"                shipyard plan --stack azure-prod                     {azure_plan}")
+    print(f"      ratio {azure_plan.wall / azure_bare.wall:.2f} wall, {azure_plan.cpu / azure_bare.cpu:.2f} CPU")
     return 0
 
 

@@ -172,8 +172,8 @@ REFERENCE_WORDS = frozenset({"name", "names", "ref", "arn", "id", "ids", "path",
                              "version", "type", "policy", "selector", "mount", "length", "enabled", "stage",
                              "provider", "store", "rotation", "validation", "expiration", "seconds", "days",
                              "ttl", "count", "mode", "format"})
-#: Providers pass booleans as strings: a flag is never a secret.
-_FLAGS = frozenset({"true", "false"})
+#: Providers pass booleans as strings (Azure as 'Enabled'/'Disabled'): a flag is never a secret.
+_FLAGS = frozenset({"true", "false", "Enabled", "Disabled"})
 #: `scheme://user:password@` with a password that is neither a marker nor an environment reference.
 _CREDENTIALS_IN_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:([^@\s/]+)@")
 _ENV_REFERENCE = re.compile(r"^\$(\(\w+\)|\{\w+\}|\w+)$")
@@ -334,6 +334,10 @@ ENCRYPTION: dict[str, Check] = {
         ("replication", "userManaged", "replicas"),
         lambda replicas: not replicas or not all(dig(r, "customerManagedEncryption", "kmsKeyName") for r in replicas),
         "Secret Manager secret without a KMS key on every replica"),
+    # Azure encrypts storage and PostgreSQL at rest always; a storage account must not turn blob encryption off.
+    "azure-native:storage:StorageAccount": lambda g, r: (
+        "storage account with blob encryption disabled"
+        if dig(r.get("inputs"), "encryption", "services", "blob", "enabled") is False else None),
 }
 
 
@@ -425,6 +429,32 @@ def _gcp_firewall(graph: Graph, resource: Resource) -> str | None:
     return None
 
 
+AZURE_STORAGE = "azure-native:storage:StorageAccount"
+AZURE_ENVIRONMENT = "azure-native:app:ManagedEnvironment"
+
+
+def _azure_storage(graph: Graph, resource: Resource) -> str | None:
+    inputs = resource.get("inputs") or {}
+    if inputs.get("allowBlobPublicAccess") is not False:
+        return "storage account allows anonymous blob access (set allowBlobPublicAccess false)"
+    if inputs.get("allowSharedKeyAccess") is not False:
+        return "storage account accepts shared keys (set allowSharedKeyAccess false; clients use Entra ID)"
+    if inputs.get("publicNetworkAccess") != "Disabled" and dig(inputs, "networkRuleSet", "defaultAction") != "Deny":
+        return "storage account reachable from every network (disable public access or default-deny its firewall)"
+    return None
+
+
+def _container_app_ingress(graph: Graph, resource: Resource) -> str | None:
+    """External ingress is public unless the app's environment is internal to a VNet."""
+    if dig(resource.get("inputs"), "configuration", "ingress", "external") is not True:
+        return None
+    dependencies = set(resource.get("dependencies") or ())
+    environments = [e for e in graph.of_type((AZURE_ENVIRONMENT,)) if e["urn"] in dependencies]
+    if environments and all(dig(e.get("inputs"), "vnetConfiguration", "internal") is True for e in environments):
+        return None
+    return "Container App with external ingress on an environment that is not internal to a VNet"
+
+
 #: Resource types that can be reachable from the internet, and how to tell.
 EXPOSURE: dict[str, Check] = {
     "kubernetes:core/v1:Service": _k8s_service,
@@ -453,6 +483,16 @@ EXPOSURE: dict[str, Check] = {
     "gcp:cloudrunv2/service:Service": _when(("ingress",), lambda v: v in (None, "INGRESS_TRAFFIC_ALL"),
                                             "Cloud Run service with ingress from the internet"),
     "gcp:compute/firewall:Firewall": _gcp_firewall,
+    AZURE_STORAGE: _azure_storage,
+    "azure-native:keyvault:Vault": lambda g, r: (
+        None if dig(r.get("inputs"), "properties", "enablePurgeProtection") is True
+        and dig(r.get("inputs"), "properties", "publicNetworkAccess") == "Disabled"
+        else "Key Vault without purge protection or open to public networks"),
+    "azure-native:dbforpostgresql:Server": _when(("network", "publicNetworkAccess"), lambda v: v != "Disabled",
+                                                 "PostgreSQL flexible server with public network access"),
+    "azure-native:app:ContainerApp": _container_app_ingress,
+    AZURE_ENVIRONMENT: _when(("vnetConfiguration", "internal"), lambda v: v is not True,
+                             "Container Apps environment with a public load balancer (set vnetConfiguration.internal)"),
 }
 
 
@@ -492,6 +532,13 @@ STATEFUL: dict[str, Literal["any", "registry"]] = {
     "gcp:sql/database:Database": "any",
     "gcp:kms/cryptoKey:CryptoKey": "any",
     "gcp:secretmanager/secret:Secret": "registry",
+    AZURE_STORAGE: "any",
+    "azure-native:storage:BlobContainer": "any",
+    "azure-native:dbforpostgresql:Server": "any",
+    "azure-native:dbforpostgresql:Database": "any",
+    "azure-native:keyvault:Vault": "any",
+    "azure-native:containerregistry:Registry": "any",
+    "azure-native:keyvault:Secret": "registry",
 }
 
 #: Deletion protection a resource type has of its own, beside Pulumi's protect flag: the properties that must be
@@ -567,6 +614,9 @@ IMAGES: dict[str, Callable[[Resource], list[tuple[str, Any]]]] = {
     "aws:batch/jobDefinition:JobDefinition": _json_images("containerProperties"),
     "aws:sagemaker/model:Model": _sagemaker_images,
     "aws:lambda/function:Function": lambda r: [("imageUri", dig(r.get("inputs"), "imageUri"))],
+    **dict.fromkeys(("azure-native:app:ContainerApp", "azure-native:app:Job"), lambda r: [
+        (f"template.containers[{c.get('name', i)}]", c.get("image"))
+        for i, c in enumerate(dig(r.get("inputs"), "template", "containers") or []) if isinstance(c, Mapping)]),
 }
 
 

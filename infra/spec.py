@@ -323,8 +323,29 @@ class GcpSpec(StrictModel):
     @field_validator("subnet_cidr")
     @classmethod
     def _cidr(cls, value: str) -> str:
-        if not re.match(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$", value):
-            raise ValueError(f"{value!r} is not an IPv4 CIDR block")
+        if not ipaddress.ip_network(check_cidr(value)).is_private:
+            raise ValueError(f"{value!r} is not a private range (RFC 1918, e.g. 10.60.0.0/20)")
+        return value
+
+
+class AzureSpec(StrictModel):
+    """Settings only the Azure target has."""
+
+    vnet_cidr: str = Field("10.52.0.0/16", description=(
+        "Address space of the platform's VNet, /8 to /22; with networking.existing_network, the range inside "
+        "that VNet this stack carves its three subnets from."))
+    gpu_workload_profile: Literal["Consumption-GPU-NC8as-T4", "Consumption-GPU-NC24-A100"] = Field(
+        "Consumption-GPU-NC8as-T4", description="Serverless GPU workload profile for size 'gpu' (one GPU each).")
+    log_retention_days: int = Field(30, ge=30, le=730, description="Log Analytics retention.")
+
+    @field_validator("vnet_cidr")
+    @classmethod
+    def _vnet_cidr(cls, value: str) -> str:
+        network = ipaddress.ip_network(check_cidr(value))
+        if not 8 <= network.prefixlen <= 22:
+            raise ValueError(f"{value!r}: the platform's subnets need a /22 or larger (/8 to /22)")
+        if not network.is_private:
+            raise ValueError(f"{value!r} is not a private range (RFC 1918, e.g. 10.52.0.0/16)")
         return value
 
 
@@ -348,6 +369,7 @@ class PlatformSpec(StrictModel):
     kubernetes: KubernetesSpec | None = None
     aws: AwsSpec | None = None
     gcp: GcpSpec | None = None
+    azure: AzureSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -385,7 +407,7 @@ class PlatformSpec(StrictModel):
             seen.add(model.name)
         return value
 
-    @field_validator("kubernetes", "aws", "gcp")
+    @field_validator("kubernetes", "aws", "gcp", "azure")
     @classmethod
     def _target_section(cls, value: StrictModel | None, info: ValidationInfo) -> StrictModel | None:
         target = info.data.get("target")
@@ -417,6 +439,11 @@ class PlatformSpec(StrictModel):
     def gcp_settings(self) -> GcpSpec:
         """The GCP section, with defaults when the stack gives none."""
         return self.gcp or GcpSpec()
+
+    @property
+    def azure_settings(self) -> AzureSpec:
+        """The Azure section, with defaults when the stack gives none."""
+        return self.azure or AzureSpec()
 
     @property
     def all_tags(self) -> dict[str, str]:

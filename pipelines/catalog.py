@@ -69,9 +69,10 @@ TRIGGERS: dict[str, str] = {
     "kubernetes-job": "pipelines.adapters.kubernetes_job:KubernetesJobTrigger",
     "sagemaker-pipeline": "pipelines.adapters.aws:SageMakerPipelineTrigger",
     "gcp-workflow": "pipelines.adapters.gcp:WorkflowsTrigger",
+    "container-apps-job": "pipelines.adapters.azure:ContainerAppsJobTrigger",
 }
 #: Triggers whose `<target>` part is required.
-_TRIGGER_NEEDS_TARGET = {"kubernetes-job", "sagemaker-pipeline", "gcp-workflow"}
+_TRIGGER_NEEDS_TARGET = {"kubernetes-job", "sagemaker-pipeline", "gcp-workflow", "container-apps-job"}
 
 
 def parse_trigger(value: str) -> tuple[str, str] | None:

@@ -45,6 +45,7 @@ SINKS: dict[str, str] = {
     "prometheus": "pipelines.sinks:PrometheusFileSink",
     "cloudwatch": "pipelines.adapters.aws:CloudWatchSink",
     "cloud-monitoring": "pipelines.adapters.gcp:CloudMonitoringSink",
+    "azure-monitor": "pipelines.adapters.azure:AzureMonitorSink",
 }
 
 

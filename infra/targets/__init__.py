@@ -36,6 +36,7 @@ TARGETS: dict[str, str] = {
     "kubernetes": "infra.targets.kubernetes",
     "aws": "infra.targets.aws",
     "gcp": "infra.targets.gcp",
+    "azure": "infra.targets.azure",
 }
 
 

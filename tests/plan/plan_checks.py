@@ -30,11 +30,17 @@ MAP_FIELDS = frozenset({
 })
 
 
+#: Keys the SDK itself sets: a dynamic resource's serialized provider (infra/targets/azure/upload.py).
+SDK_KEYS = frozenset({"__provider"})
+
+
 def untranslated_keys(node: Any, path: str = "") -> list[str]:
     """Paths of snake_case keys (a '_' and not ALL_CAPS) outside map-typed fields."""
     found: list[str] = []
     if isinstance(node, dict):
         for key, value in node.items():
+            if key in SDK_KEYS:
+                continue
             here = f"{path}.{key}" if path else str(key)
             if "_" in key and not key.isupper():
                 found.append(here)

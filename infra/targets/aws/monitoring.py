@@ -28,7 +28,6 @@ from infra.targets.aws.names import aws_name
 from infra.targets.aws.registry import AwsModelRegistry, client_statements
 from infra.targets.aws.serving import VARIANT, endpoint_name
 from infra.targets.aws.sizes import size
-from infra.targets.aws.storage import PREFIXES
 from infra.targets.aws.training import (
     AwsTrainingCluster,
     dataset_statements,
@@ -37,6 +36,7 @@ from infra.targets.aws.training import (
     service_role,
     start_pipeline_role,
 )
+from infra.targets.objectstore import PREFIXES
 from pipelines.adapters.aws import DRIFT_ALARM, MODEL_DIMENSION, VERDICT_METRIC, drift_alarm_request
 from pipelines.catalog import higher_is_better, worse_operator
 

@@ -26,7 +26,8 @@ from infra.targets.aws.foundation import Foundation
 from infra.targets.aws.names import aws_name
 from infra.targets.aws.registry import AwsModelRegistry, client_statements
 from infra.targets.aws.sizes import size, training_instance
-from infra.targets.aws.storage import PREFIXES, upload
+from infra.targets.aws.storage import upload
+from infra.targets.objectstore import PREFIXES
 
 
 def metrics_namespace(spec: PlatformSpec) -> str:

@@ -25,8 +25,8 @@ from infra.targets.gcp.foundation import Foundation, after
 from infra.targets.gcp.names import gcp_name
 from infra.targets.gcp.registry import GcpModelRegistry
 from infra.targets.gcp.rules import scheduler_cron
-from infra.targets.gcp.storage import PREFIXES
 from infra.targets.gcp.training import JOB_RUNNER, WORKFLOW_INVOKER, GcpTrainingCluster, workflow_condition
+from infra.targets.objectstore import PREFIXES
 from pipelines.adapters.gcp import SCOPE, drift_alert_condition, quality_alert_condition
 
 MONITOR_TIME_LIMIT_SECONDS = 3600

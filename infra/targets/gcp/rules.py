@@ -10,6 +10,7 @@ from infra.problems import Notice, Problem
 from infra.spec import PlatformSpec
 from infra.targets.baseline import changed
 from infra.targets.gcp.sizes import GPU_ACCELERATOR, GPU_REGIONS, MAX_GPUS
+from infra.targets.schedules import schedule_problems
 
 #: A region (`us-central1`, `europe-west4`, `northamerica-northeast1`); a zone adds '-<letter>'.
 _REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
@@ -55,17 +56,6 @@ def scheduler_cron(expression: str) -> str:
     return " ".join([*(_field(text, high) for text, high in zip(fields[:4], _FIELD_HIGHS, strict=True)), fields[4]])
 
 
-def _schedule_problems(spec: PlatformSpec) -> list[Problem]:
-    schedules = {"training.schedule": spec.training.schedule}
-    schedules.update({f"models[{i}].monitoring.schedule": m.monitoring.schedule for i, m in enumerate(spec.models)})
-    problems = []
-    for key, expression in schedules.items():
-        try:
-            scheduler_cron(expression)
-        except ValueError as exc:
-            problems.append(Problem.at(key, str(exc)))
-    return problems
-
 
 def _gpu_problems(spec: PlatformSpec) -> list[Problem]:
     """GPUs on Cloud Run: one L4 per task or instance, only in some regions."""
@@ -94,7 +84,8 @@ def _name_problems(spec: PlatformSpec) -> list[Problem]:
 
 def check(spec: PlatformSpec) -> list[Problem]:
     """Everything in `spec` the GCP target refuses, located by key path."""
-    problems = region_problems(spec.region) + _schedule_problems(spec) + _gpu_problems(spec) + _name_problems(spec)
+    problems = (region_problems(spec.region) + schedule_problems(spec, scheduler_cron) + _gpu_problems(spec)
+                + _name_problems(spec))
     project = spec.gcp_settings.project
     if project is None:
         problems.append(Problem.at("gcp.project", "is required for target 'gcp' (the project id, e.g. 'acme-ml-dev')"))

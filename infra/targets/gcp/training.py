@@ -28,8 +28,9 @@ from infra.targets.gcp.foundation import Foundation, after
 from infra.targets.gcp.names import gcp_name
 from infra.targets.gcp.registry import GcpModelRegistry
 from infra.targets.gcp.rules import scheduler_cron
-from infra.targets.gcp.storage import MOUNT, PREFIXES
+from infra.targets.gcp.storage import MOUNT
 from infra.targets.gcp.workload import Workload, job_template, step_dir
+from infra.targets.objectstore import PREFIXES
 from pipelines.adapters.gcp import SCOPE, WORKFLOWS_ENDPOINT, execution_request
 
 STEPS = ("validate-data", "train", "evaluate", "register")
