@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import false_discovery_control
 
 from pipelines.drift import numeric, stats
 from pipelines.drift.profile import PROFILE_VERSION, plain_value, quality, value_counts
@@ -304,7 +305,7 @@ def compare(
     elif label_column is not None:
         notes.append(f"no {label_column!r} column in the window: labels and quality not compared")
     priors = [item for item in (prediction, label) if item is not None]
-    adjusted = stats.benjamini_hochberg(np.array([item.p_value for item in [*features, *priors]]))
+    adjusted = false_discovery_control(np.array([item.p_value for item in [*features, *priors]]))
     for item, value in zip([*features, *priors], adjusted, strict=True):
         item.p_adjusted = float(value)
     _decide(features, covariate_threshold, significance)

@@ -6,7 +6,6 @@
 - `psi`: the population stability index of two count vectors over the same bins.
 - `ks_grid`: the two-sample Kolmogorov-Smirnov statistic evaluated on a grid, and its p-value.
 - `chi2_homogeneity`: the chi-square test that two count vectors come from one categorical distribution.
-- `benjamini_hochberg`: adjusted p-values controlling the false-discovery rate.
 """
 
 from __future__ import annotations
@@ -170,18 +169,3 @@ def chi2_homogeneity(reference_counts: np.ndarray, current_counts: np.ndarray) -
     statistic = float(np.sum((table - expected) ** 2 / expected))
     return statistic, float(special.chdtrc(table.shape[1] - 1, statistic))
 
-
-def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (step-up): reject where adjusted <= q to control the FDR at q.
-
-    Same as `scipy.stats.false_discovery_control(p, method="bh")`.
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    if p.size == 0:
-        return p.copy()
-    order = np.argsort(p)
-    ranked = p[order] * p.size / np.arange(1, p.size + 1)
-    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
-    result = np.empty_like(p)
-    result[order] = np.minimum(adjusted, 1.0)
-    return result

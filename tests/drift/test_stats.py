@@ -94,14 +94,3 @@ def test_chi_square_homogeneity_matches_scipy_chi2_contingency():
     assert stats.chi2_homogeneity(np.array([10, 0]), np.array([5, 0])) == (0.0, 1.0)
     assert stats.chi2_homogeneity(np.array([10, 5]), np.array([0, 0])) == (0.0, 1.0)
 
-
-def test_benjamini_hochberg_matches_scipy():
-    p = np.random.default_rng(8).random(40) ** 3
-    np.testing.assert_allclose(stats.benjamini_hochberg(p), scipy_stats.false_discovery_control(p, method="bh"))
-    assert stats.benjamini_hochberg(np.array([])).size == 0
-
-
-def test_benjamini_hochberg_step_up_rejects_below_the_largest_passing_rank():
-    # Sorted p: 0.001 (<= 1 * 0.05 / 4), 0.03 (> 2 * 0.05 / 4 alone), 0.035 (<= 3 * 0.05 / 4): three rejections.
-    adjusted = stats.benjamini_hochberg(np.array([0.035, 0.001, 0.9, 0.03]))
-    assert list(adjusted <= 0.05) == [True, True, False, True]
