@@ -212,6 +212,8 @@ def run_monitor(config: RunConfig, *, reason: str | None = None, now: dt.datetim
 
 
 def _write_reports(outcome: MonitorOutcome, report: Any, reports_uri: str, now: dt.datetime) -> None:
+    from pipelines.drift import render_html
+
     base = join(reports_uri, outcome.model)
     name = f"drift-{_stamp(now)}-v{outcome.version}"
     outcome.reports = {"json": join(base, f"{name}.json"), "html": join(base, f"{name}.html")}
@@ -219,7 +221,7 @@ def _write_reports(outcome: MonitorOutcome, report: Any, reports_uri: str, now: 
     write_bytes(outcome.reports["json"], _json(document))
     write_bytes(join(base, "latest.json"), _json(document))
     if report is not None:
-        html = report.render_html(title=f"Drift report: {outcome.model} v{outcome.version}").encode()
+        html = render_html(report, title=f"Drift report: {outcome.model} v{outcome.version}").encode()
     else:
         html = (f"<!doctype html><title>Drift report</title><h1>{outcome.model} v{outcome.version}</h1>"
                 f"<p>No traffic for this version in the window; nothing was compared.</p>").encode()
