@@ -64,11 +64,21 @@ class MonitoringConfig:
     """Drift and quality monitoring of the served model."""
 
     window_hours: int = 24
+    #: PSI at which a drifted feature is major.
     covariate_threshold: float = 0.2
+    #: PSI at which drifted predictions (or labels) are major.
     prior_threshold: float = 0.1
+    #: False-discovery rate over all features' tests.
     significance: float = 0.01
     min_quality: dict[str, float] = field(default_factory=dict)
     retrain_on_drift: bool = True
+    #: Effect at which a drifted feature is major: the share of rows that moved (KS distance for numbers, total
+    #: variation for categories).
+    covariate_effect_threshold: float = 0.04
+    #: Relative change of a class's share (predictions, or labels) at which prior drift is major.
+    prior_effect_threshold: float = 0.1
+    #: Rows (and labelled rows) under which nothing is tested: the report says too little data.
+    min_window_rows: int = 30
 
 
 @dataclass(frozen=True)
@@ -214,7 +224,7 @@ def _gates(value: Any, task: str) -> GateConfig:
 def _monitoring(value: Any, task: str) -> MonitoringConfig:
     data = _mapping("monitoring", value if value is not None else {})
     known = {"window_hours", "covariate_threshold", "prior_threshold", "significance", "min_quality",
-             "retrain_on_drift"}
+             "retrain_on_drift", "covariate_effect_threshold", "prior_effect_threshold", "min_window_rows"}
     _known_keys("monitoring", data, known)
     default = MonitoringConfig()
     hours = _int("monitoring.window_hours", data.get("window_hours", default.window_hours))
@@ -231,6 +241,14 @@ def _monitoring(value: Any, task: str) -> MonitoringConfig:
             0.0, 0.5, low_open=True, high_open=True),
         min_quality=_metric_bounds("monitoring.min_quality", data.get("min_quality", {}), task),
         retrain_on_drift=_bool("monitoring.retrain_on_drift", data.get("retrain_on_drift", True)),
+        covariate_effect_threshold=_range("monitoring.covariate_effect_threshold", _float(
+            "monitoring.covariate_effect_threshold",
+            data.get("covariate_effect_threshold", default.covariate_effect_threshold)), 0.0, 1.0, low_open=True),
+        prior_effect_threshold=_range("monitoring.prior_effect_threshold", _float(
+            "monitoring.prior_effect_threshold", data.get("prior_effect_threshold", default.prior_effect_threshold)),
+            0.0, float("inf"), low_open=True),
+        min_window_rows=int(_range("monitoring.min_window_rows", _int(
+            "monitoring.min_window_rows", data.get("min_window_rows", default.min_window_rows)), 1, float("inf"))),
     )
 
 

@@ -51,7 +51,7 @@ columns on several threads); see benchmarks/drift.py.
 
 from pipelines.drift.html import render_html
 from pipelines.drift.profile import build_profile
-from pipelines.drift.report import DistributionDrift, DriftReport, compare
+from pipelines.drift.report import DistributionDrift, DriftReport, Thresholds, compare
 from pipelines.sinks import Metric
 
-__all__ = ["DistributionDrift", "DriftReport", "Metric", "build_profile", "compare", "render_html"]
+__all__ = ["DistributionDrift", "DriftReport", "Metric", "Thresholds", "build_profile", "compare", "render_html"]
