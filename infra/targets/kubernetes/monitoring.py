@@ -93,6 +93,9 @@ def alert_rules(model: ModelSpec, namespace: str) -> list[dict[str, Any]]:
               f"The prediction or label distribution of {name} has shifted."),
         alert("ShipyardMajorDrift", f"max(shipyard_drift_severity{{{drift}}}) >= 2", "critical",
               f"{name} drifted severely; retraining is warranted."),
+        alert("ShipyardDataQuality", f"max(shipyard_data_quality_problems{{{drift}}}) > 0", "warning",
+              f"{name}'s traffic has data-quality problems in {{{{ $value }}}} columns (see the drift report); "
+              "not drift, no retraining."),
         alert("ShipyardDriftMetricsMissing", f"absent(shipyard_drift_window_rows{{{drift}}})", "warning",
               f"No drift metrics for {name}: the drift CronJob has not run or its metrics are not scraped.", "3h"),
         alert("ShipyardServingErrors",
