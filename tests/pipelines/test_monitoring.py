@@ -179,3 +179,31 @@ def test_every_registered_trigger_resolves_to_a_class_with_start() -> None:
         module, _, cls = path.partition(":")
         trigger = getattr(importlib.import_module(module), cls)
         assert callable(getattr(trigger, "start", None)), name
+
+
+def test_drift_thresholds_have_one_set_of_defaults_in_spec_run_config_and_compare() -> None:
+    from dataclasses import fields
+
+    from infra.spec import MonitoringSpec
+    from pipelines.config import MonitoringConfig
+    from pipelines.drift import Thresholds
+
+    spec, config = MonitoringSpec(), MonitoringConfig()
+    for name in (f.name for f in fields(Thresholds)):
+        assert getattr(Thresholds(), name) == getattr(config, name) == getattr(spec, name), name
+    tuned = _config(monitoring={"covariate_effect_threshold": 0.1, "prior_effect_threshold": 0.2,
+                                "min_window_rows": 100}).monitoring
+    assert (tuned.covariate_effect_threshold, tuned.prior_effect_threshold, tuned.min_window_rows) == (0.1, 0.2, 100)
+
+
+@pytest.mark.parametrize(("monitoring", "key"), [
+    ({"covariate_effect_threshold": 0}, "monitoring.covariate_effect_threshold"),
+    ({"covariate_effect_threshold": 1.5}, "monitoring.covariate_effect_threshold"),
+    ({"prior_effect_threshold": -1}, "monitoring.prior_effect_threshold"),
+    ({"min_window_rows": 0}, "monitoring.min_window_rows"),
+])
+def test_bad_drift_thresholds_are_refused_naming_the_key(monitoring, key) -> None:
+    from pipelines.config import ConfigError
+
+    with pytest.raises(ConfigError, match=key):
+        _config(monitoring=monitoring)
