@@ -13,7 +13,8 @@ missing value), and a column that is absent is not tested. What is reported (`Co
   for 3.5, `"1"` for the class 1), integer codes of text categories written as text (`3` for `"3"`), booleans as
   `0`/`1`. They are tested as converted.
 - `unexpected type`: categorical cells of another type that no conversion maps to a reference category: integer
-  codes of text categories, probabilities (fractions) where the reference has integer classes; left out.
+  codes of text categories, probabilities (fractions) where the reference has integer classes (in a column of
+  fractions, a probability of exactly 0 or 1 is a fraction too); left out.
 - `unreadable`: the column could not be read at all (the error is in the detail); not tested.
 """
 
@@ -165,9 +166,12 @@ def categorical_column(name: str, profile: dict[str, Any], series: pd.Series) ->
     mapped: list[Any] = []
     changed: dict[str, list[Any]] = {}
     odd: dict[str, list[Any]] = {}
-    for i, raw in enumerate(uniques):
-        value = plain_value(raw)
-        kind = value_kind(value)
+    values = [plain_value(raw) for raw in uniques]
+    # A column of fractions where the reference has none (probabilities for classes): its whole numbers (a
+    # probability of exactly 0 or 1) are fractions too, not classes.
+    fractions = "fraction" not in kinds and any(value_kind(value) == "fraction" for value in values)
+    for i, value in enumerate(values):
+        kind = "fraction" if fractions and isinstance(value, float) else value_kind(value)
         if not kinds or kind in kinds:
             target[i], read = position.get((kind, value), other), value
         else:
@@ -190,7 +194,7 @@ def categorical_column(name: str, profile: dict[str, Any], series: pd.Series) ->
                                       f"{kind} values where the reference has {expected}: read as {expected}"))
     for kind, indices in odd.items():
         hint = " (probabilities instead of classes?)" if kind == "fraction" and kinds == {"integer"} else ""
-        examples = _examples([plain_value(uniques[i]) for i in indices])
+        examples = _examples([values[i] for i in indices])
         problems.append(ColumnProblem(name, "unexpected type", int(per_value[indices].sum()),
                                       f"{kind} values where the reference has {expected}{hint} ({examples}): "
                                       "left out of the test"))

@@ -142,7 +142,8 @@ def test_type_changes_are_data_quality_never_drift(reference, change):
         elif change == "predictions as text":
             window["prediction"] = window["prediction"].astype(str)
         elif change == "probabilities":
-            window["prediction"] = np.clip(window["prediction"] * 0.8 + rng.random(5_000) * 0.2, 0.01, 0.99)
+            # Rounded probabilities: some are exactly 0.0 or 1.0, and are no more classes than the others.
+            window["prediction"] = np.round(window["prediction"] * 0.9 + rng.random(5_000) * 0.1, 2)
         elif change == "integer codes":
             window["c1"] = window["c1"].cat.codes.astype(np.int64)
         else:
