@@ -16,7 +16,7 @@ import datetime as dt
 import io
 import json
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from html import escape
 from typing import Any
 
@@ -178,7 +178,7 @@ def _json(data: Any) -> bytes:
 def run_monitor(config: RunConfig, *, reason: str | None = None, now: dt.datetime | None = None) -> MonitorOutcome:
     """One monitoring pass for the champion of `config`'s model (see the module docstring)."""
     from pipelines import registry
-    from pipelines.drift import Thresholds, compare
+    from pipelines.drift import compare
     from pipelines.pipeline import REFERENCE_PROFILE, TAG_STEP, TAG_TRIGGER, version_artifact
     from pipelines.sinks import Metric, get_sink
     from pipelines.tracking import connect
@@ -205,9 +205,9 @@ def run_monitor(config: RunConfig, *, reason: str | None = None, now: dt.datetim
     if len(current):
         label = config.target_column if config.target_column in current.columns else None
         monitoring = config.monitoring
-        limits = Thresholds(**{name.name: getattr(monitoring, name.name) for name in fields(Thresholds)})
         try:
-            report = compare(reference, current, prediction_column=PREDICTION, label_column=label, thresholds=limits)
+            report = compare(reference, current, prediction_column=PREDICTION, label_column=label,
+                             monitoring=monitoring)
         except Exception as exc:  # the pass still reports, emits what it has and decides
             errors.append(f"drift comparison: {type(exc).__name__}: {exc}")
         if report is not None:

@@ -2,7 +2,7 @@
 profile stored with the model version.
 
     profile = build_profile(train_frame, target_column="label", predictions=model.predict(X), task="classification")
-    report = compare(profile, window, label_column="label", thresholds=Thresholds())
+    report = compare(profile, window, label_column="label", monitoring=config.monitoring)  # pipelines.config
     report.to_dict(); render_html(report); sink.emit(report.metrics(), model=name, version=version)
 
 What is measured, per distribution (every feature; the predictions; the labels of the labelled rows):
@@ -64,7 +64,7 @@ columns on several threads); see benchmarks/drift.py.
 
 from pipelines.drift.html import render_html
 from pipelines.drift.profile import build_profile
-from pipelines.drift.report import DistributionDrift, DriftReport, Thresholds, compare
+from pipelines.drift.report import DistributionDrift, DriftReport, compare
 from pipelines.sinks import Metric
 
-__all__ = ["DistributionDrift", "DriftReport", "Metric", "Thresholds", "build_profile", "compare", "render_html"]
+__all__ = ["DistributionDrift", "DriftReport", "Metric", "build_profile", "compare", "render_html"]

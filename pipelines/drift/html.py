@@ -149,7 +149,7 @@ def render_html(report: DriftReport, *, top_n: int = 20, title: str = "Drift rep
     Plotted: the drifted features first, then the others, each group by decreasing effect, at most `top_n`.
     """
     ranked = sorted(report.features, key=lambda f: (not f.drifted, -f.effect))
-    limits = report.thresholds
+    limits = report.monitoring
     verdict = "DRIFT" if report.drifted else "too little data" if report.too_little_data else "no drift"
     summary = (
         f'<p class="verdict">{verdict} (severity: {report.severity}); covariate drift: {report.covariate_drift}, '

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control
 
+from pipelines.config import MonitoringConfig
 from pipelines.drift import numeric, stats
 from pipelines.drift.profile import PROFILE_VERSION, RESERVED_COLUMNS, quality
 from pipelines.drift.quality import (
@@ -33,18 +34,6 @@ EFFECTS = {
     "total_variation": "total variation (share of rows that changed category)",
     "class_share_change": "relative change of a class share",
 }
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The decision's settings (the spec's `monitoring` section; see `pipelines.drift` for their meaning)."""
-
-    significance: float = 0.01
-    covariate_effect_threshold: float = 0.04
-    prior_effect_threshold: float = 0.1
-    covariate_threshold: float = 0.2
-    prior_threshold: float = 0.1
-    min_window_rows: int = 30
 
 
 @dataclass
@@ -90,8 +79,9 @@ class DistributionDrift:
 class DriftReport:
     """The drift report of one window against one reference profile (see `pipelines.drift` for the rule).
 
-    `too_little_data`: the window (`n_current` rows) is under `thresholds.min_window_rows`, so nothing was
-    tested. `data_quality` lists the window's data-quality problems by column (never drift).
+    `monitoring` holds the thresholds it was decided with (the spec's `monitoring` section). `too_little_data`:
+    the window (`n_current` rows) is under `monitoring.min_window_rows`, so nothing was tested. `data_quality`
+    lists the window's data-quality problems by column (never drift).
     """
 
     task: str
@@ -103,7 +93,7 @@ class DriftReport:
     label: DistributionDrift | None
     quality: dict[str, float]
     reference_quality: dict[str, float]
-    thresholds: Thresholds
+    monitoring: MonitoringConfig
     data_quality: list[ColumnProblem] = field(default_factory=list)
     too_little_data: bool = False
     covariate_drift: bool = False
@@ -383,7 +373,7 @@ def compare(
     *,
     prediction_column: str = "prediction",
     label_column: str | None = None,
-    thresholds: Thresholds | None = None,
+    monitoring: MonitoringConfig | None = None,
 ) -> DriftReport:
     """Compare a window of inference data (features, predictions, and labels when known) with a reference profile.
 
@@ -393,7 +383,7 @@ def compare(
     at least `min_window_rows` labelled rows. See `pipelines.drift` for the decision rule.
     """
     _check_profile(reference)
-    limits = thresholds or Thresholds()
+    limits = monitoring or MonitoringConfig()
     task = reference["task"]
     known_columns = {*RESERVED_COLUMNS, prediction_column, label_column, reference.get("target_column")}
     problems = schema_problems(reference, current, known=known_columns)
@@ -461,7 +451,7 @@ def compare(
         label=label,
         quality=measured,
         reference_quality=dict(reference.get("quality") or {}),
-        thresholds=limits,
+        monitoring=limits,
         data_quality=problems,
         too_little_data=too_little,
         covariate_drift=covariate,
