@@ -72,11 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def validate(args: argparse.Namespace) -> int:
-    """`shipyard validate`: load and validate the stack; problems raise SpecError."""
+    """`shipyard validate`: load and validate the stack (problems raise SpecError); say what the target ignores."""
     loaded = load_stack(args.stack, config_file=args.config)
     spec = loaded.spec
     print(f"{loaded.stack_file}: valid ({spec.target}, {spec.environment}, "
           f"{len(spec.models)} model(s): {', '.join(m.name for m in spec.models)})")
+    for notice in loaded.notices:
+        print(f"warning: {notice}", file=sys.stderr)
+    if loaded.notices:
+        print(f"{len(loaded.notices)} setting(s) not honoured by target {spec.target!r}.", file=sys.stderr)
     return 0
 
 

@@ -1,7 +1,11 @@
 """A small five-field cron matcher (minute hour day-of-month month day-of-week), enough for schedules.
 
-Fields take `*`, `N`, `A-B`, `*/S`, `A-B/S` and comma lists; day-of-week 0 or 7 is Sunday. As in cron,
-when both day fields are restricted a time matches if either does.
+Fields take `*`, `N`, `A-B`, `*/S`, `A-B/S` and comma lists; months and weekdays also by name (`JAN`,
+`MON-FRI`, any case); day-of-week 0 or 7 is Sunday; `?` in a day field means `*`; the macros `@hourly`,
+`@daily` (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`) stand for their five fields. That is
+what Kubernetes CronJobs, EventBridge and Cloud Scheduler all accept once written out: `normalize` writes
+any accepted expression in the plain numeric form every target takes. As in cron, when both day fields are
+restricted a time matches if either does.
 """
 
 from __future__ import annotations
@@ -10,12 +14,31 @@ import datetime as dt
 from dataclasses import dataclass
 
 _BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_MONTHS = {name: i for i, name in enumerate(
+    ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1)}
+_WEEKDAYS = {name: i for i, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
+#: Names each field accepts (month and day-of-week only).
+_NAMES: tuple[dict[str, int], ...] = ({}, {}, {}, _MONTHS, _WEEKDAYS)
+MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
+          "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
 
 
-def _field(text: str, low: int, high: int) -> frozenset[int]:
+def _number(text: str, names: dict[str, int]) -> int:
+    if text.upper() in names:
+        return names[text.upper()]
+    if not text.isdigit():
+        allowed = f" or a name ({', '.join(names)})" if names else ""
+        raise ValueError(f"{text!r} is not a number{allowed}")
+    return int(text)
+
+
+def _field(text: str, low: int, high: int, names: dict[str, int]) -> frozenset[int]:
     values: set[int] = set()
     for part in text.split(","):
         base, _, step_text = part.partition("/")
+        if step_text and not step_text.isdigit():
+            raise ValueError(f"step {step_text!r} is not a number in {part!r}")
         step = int(step_text) if step_text else 1
         if step < 1:
             raise ValueError(f"step must be >= 1 in {part!r}")
@@ -23,14 +46,48 @@ def _field(text: str, low: int, high: int) -> frozenset[int]:
             start, stop = low, high
         elif "-" in base:
             a, b = base.split("-", 1)
-            start, stop = int(a), int(b)
+            start, stop = _number(a, names), _number(b, names)
         else:
-            start = int(base)
+            start = _number(base, names)
             stop = high if step_text else start
         if not (low <= start <= high and low <= stop <= high and start <= stop):
             raise ValueError(f"{part!r} is outside {low}-{high}")
         values.update(range(start, stop + 1, step))
     return frozenset(values)
+
+
+def _fields(expression: str) -> list[str]:
+    """The five fields of `expression`, macros expanded and `?` read as `*`."""
+    text = MACROS.get(expression.strip().lower(), expression)
+    fields = text.split()
+    if len(fields) != 5:
+        raise ValueError(f"{expression!r}: expected five fields (minute hour day-of-month month day-of-week) "
+                         f"or one of {', '.join(MACROS)}")
+    return [("*" if text == "?" and i in (2, 4) else text) for i, text in enumerate(fields)]
+
+
+def _ranges(values: frozenset[int]) -> str:
+    """A set of numbers as a comma list with consecutive runs as ranges: {1,2,3,5} -> '1-3,5'."""
+    runs: list[list[int]] = []
+    for value in sorted(values):
+        if runs and value == runs[-1][-1] + 1:
+            runs[-1].append(value)
+        else:
+            runs.append([value])
+    return ",".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
+def normalize(expression: str) -> str:
+    """`expression` in plain numeric five-field form (names as numbers, macros written out, day-of-week in
+    0-6), which Kubernetes, EventBridge and Cloud Scheduler all accept; ValueError if it is not valid."""
+    cron = Cron.parse(expression)
+    fields = _fields(expression)
+    for i in (3,):
+        if any(c.isalpha() for c in fields[i]):
+            fields[i] = _ranges(cron.months) if cron.months != frozenset(range(1, 13)) else "*"
+    if fields[4] != "*":
+        fields[4] = _ranges(cron.weekdays) if len(cron.weekdays) < 7 else "0-6"
+    return " ".join(fields)
 
 
 @dataclass(frozen=True)
@@ -47,11 +104,14 @@ class Cron:
 
     @classmethod
     def parse(cls, expression: str) -> Cron:
-        """Parse a five-field expression; ValueError names the bad field."""
-        fields = expression.split()
-        if len(fields) != 5:
-            raise ValueError(f"{expression!r}: expected five fields")
-        parsed = [_field(text, *bounds) for text, bounds in zip(fields, _BOUNDS, strict=True)]
+        """Parse a five-field expression (or a macro); ValueError names the bad field."""
+        fields = _fields(expression)
+        parsed = []
+        for text, bounds, names, what in zip(fields, _BOUNDS, _NAMES, _FIELD_NAMES, strict=True):
+            try:
+                parsed.append(_field(text, *bounds, names))
+            except ValueError as exc:
+                raise ValueError(f"{what} field {text!r}: {exc}") from None
         weekdays = frozenset(d % 7 for d in parsed[4])
         return cls(parsed[0], parsed[1], parsed[2], parsed[3], weekdays,
                    fields[2] != "*", fields[4] != "*")

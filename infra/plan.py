@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.policies import Context, Graph, Violation, evaluate
+from infra.problems import Notice
 from infra.stackfile import SpecError, find_project_dir, load_stack
 
 INFRA_DIR = Path(__file__).resolve().parent
@@ -40,7 +41,8 @@ class Plan:
     resources: list[dict[str, Any]]
     outputs: dict[str, Any]
     violations: list[Violation]
-    warnings: list[str] = field(default_factory=list)
+    #: Settings the target does not honour (by key), then anything else the program logged as a warning.
+    warnings: list[Notice] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -56,6 +58,7 @@ class Plan:
             "resources": sorted(self.resources, key=lambda r: r["urn"]),
             "outputs": self.outputs,
             "violations": [v.to_json() for v in self.violations],
+            "warnings": [w.to_json() for w in self.warnings],
         }
 
 
@@ -157,10 +160,12 @@ def build_plan(stack: str | None, config: Path | None = None, project_dir: Path 
             raise PlanError(loaded.stack, exc, log.messages(logging.ERROR)) from None
     resources = [r.to_json() for r in captured.resources]
     spec = loaded.spec
+    notice_logs = {f"not honoured by target {spec.target!r}: {n}" for n in loaded.notices}
+    logged = log.messages(logging.WARNING) + log.messages(logging.ERROR)
     violations = evaluate(Graph(resources, captured.outputs, Context.from_spec(spec)))
     return Plan(stack=loaded.stack, target=spec.target, environment=spec.environment, stack_file=loaded.stack_file,
                 resources=resources, outputs=captured.outputs, violations=violations,
-                warnings=log.messages(logging.WARNING) + log.messages(logging.ERROR))
+                warnings=loaded.notices + [Notice("", text) for text in logged if text not in notice_logs])
 
 
 def _label(resource: dict[str, Any]) -> str:
@@ -203,7 +208,8 @@ def render(plan: Plan) -> str:
     lines += ["", "Outputs:"]
     lines += [f"  {key}: {json.dumps(value, sort_keys=True)}" for key, value in plan.outputs.items()]
     if plan.warnings:
-        lines += ["", "Logged by the program:", *(f"  {w}" for w in plan.warnings)]
+        lines += ["", f"Not honoured by target {plan.target!r}, or logged by the program:",
+                  *(f"  warning: {w}" for w in plan.warnings)]
     mandatory = sum(v.mandatory for v in plan.violations)
     lines += ["", f"Policy violations: {mandatory} mandatory, {len(plan.violations) - mandatory} advisory"]
     lines += [f"  [{'MANDATORY' if v.mandatory else 'advisory'}] {v.policy}: {_where(v.urn, by_urn)}: {v.message}"
@@ -224,7 +230,7 @@ def command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan.to_json()))
         for warning in plan.warnings:
-            print(f"logged by the program: {warning}", file=sys.stderr)
+            print(f"warning: {warning}", file=sys.stderr)
     else:
         print(render(plan))
     return 1 if plan.failed else 0

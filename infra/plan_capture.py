@@ -9,7 +9,9 @@ that depend on them are filled in rather than silently empty.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,14 +85,46 @@ def wire_to_plain(value: Any) -> Any:
 
 
 class CapturingMonitor(pulumi_mocks.MockMonitor):
-    """The SDK's mock monitor, also recording each registration request in full."""
+    """The SDK's mock monitor, also recording each registration request in full.
+
+    The SDK calls the monitor from executor threads and gives each such thread an event loop of its own
+    (`sync_await._ensure_event_loop`) that nothing closes; `thread_loops` collects them for `close_thread_loops`.
+    """
 
     def __init__(self, mocks: pulumi_mocks.Mocks):
         super().__init__(mocks)
         self.captured: list[CapturedResource] = []
+        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
+
+    def _note_thread_loop(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            return
+        with contextlib.suppress(RuntimeError):  # none was made (components register without one)
+            self.thread_loops.add(asyncio.get_event_loop_policy().get_event_loop())
+
+    def close_thread_loops(self) -> None:
+        """Close the executor threads' loops now, rather than in finalizers at interpreter exit (where they meet
+        closed sockets: "Exception ignored in BaseEventLoop.__del__ ... Invalid file descriptor: -1")."""
+        for loop in self.thread_loops:
+            if not loop.is_closed() and not loop.is_running():
+                loop.close()
+        self.thread_loops.clear()
+
+    def Invoke(self, request):
+        try:
+            return super().Invoke(request)
+        finally:
+            self._note_thread_loop()
+
+    def ReadResource(self, request):
+        try:
+            return super().ReadResource(request)
+        finally:
+            self._note_thread_loop()
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
+        self._note_thread_loop()
         if request.type != "pulumi:pulumi:Stack":
             raw = json_format.MessageToDict(request.object, preserving_proto_field_name=True)
             self.captured.append(CapturedResource(
@@ -159,14 +193,14 @@ def capture(loaded: LoadedStack, project_dir: Path) -> Capture:
     """Evaluate the real program for a validated stack under mocks; return what it declared and exported."""
     from infra.program import main  # the program module imports targets lazily; keep plan start-up lean
 
+    mocks = PlanMocks(loaded.spec)
+    monitor = CapturingMonitor(mocks)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         _reset_runtime()
         config, secret_keys = _secret_config(loaded)
         pulumi.runtime.set_all_config(config, secret_keys)
-        mocks = PlanMocks(loaded.spec)
-        monitor = CapturingMonitor(mocks)
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=loaded.stack, preview=False, monitor=monitor)
         loop.run_until_complete(run_pulumi_func(lambda: main(project_dir, loaded.stack_file)))
         root = settings.get_root_resource()
@@ -174,5 +208,7 @@ def capture(loaded: LoadedStack, project_dir: Path) -> Capture:
         return Capture(stack=loaded.stack, resources=monitor.captured, outputs=outputs)
     finally:
         _reset_runtime()
+        monitor.close_thread_loops()
+        loop.run_until_complete(loop.shutdown_default_executor())
         asyncio.set_event_loop(None)
         loop.close()

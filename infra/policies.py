@@ -444,6 +444,8 @@ STATEFUL: dict[str, Literal["any", "registry"]] = {
     "aws:kms/key:Key": "any",
     "aws:efs/fileSystem:FileSystem": "any",
     "aws:secretsmanager/secret:Secret": "registry",
+    # SageMaker's managed MLflow keeps the experiments, runs and registered models inside the server.
+    "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer": "any",
 }
 
 

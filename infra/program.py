@@ -87,5 +87,7 @@ def main(project_dir: Path | None = None, stack_file: Path | None = None) -> Pla
         for problem in exc.problems:
             pulumi.log.error(str(problem))
         raise pulumi.RunError(f"the stack's spec has {len(exc.problems)} problem(s); nothing was declared") from None
+    for notice in loaded.notices:
+        pulumi.log.warn(f"not honoured by target {loaded.spec.target!r}: {notice}")
     package = build_wheel(project_dir)
     return declare(loaded, package)

@@ -7,12 +7,13 @@ an error, and every cross-field rule reports the exact key path at fault.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from infra.cron import Cron
+from infra.cron import normalize
 
 SizeClass = Literal["small", "medium", "large", "gpu"]
 TargetName = Literal["local", "kubernetes", "aws", "gcp", "azure"]
@@ -48,17 +49,34 @@ class StrictModel(BaseModel):
 
 
 def _check_cron(value: str) -> str:
+    """A valid schedule, written in the numeric form every target's scheduler accepts."""
     try:
-        Cron.parse(value)
+        return normalize(value)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not a valid five-field cron expression (e.g. '0 3 * * 0'): {exc}") from None
-    return " ".join(value.split())
+        raise ValueError(f"{value!r} is not a valid cron schedule (e.g. '0 3 * * 0', '0 6 * * MON-FRI', "
+                         f"'@daily'): {exc}") from None
+
+
+def check_cidr(value: str) -> str:
+    """An IPv4 network in CIDR notation, exactly (no host bits set)."""
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 CIDR block (e.g. '203.0.113.0/24')") from None
+    if network.version != 4:
+        raise ValueError(f"{value!r} is IPv6; the targets' access rules take IPv4 CIDR blocks")
+    if str(network) != value:
+        raise ValueError(f"{value!r} has host bits set; the network is {str(network)!r}")
+    return value
 
 
 def _check_dns(value: str) -> str:
     if not _DNS_LABEL.match(value):
         raise ValueError(f"{value!r} must be lowercase letters, digits and '-', starting with a letter")
     return value
+
+
+Cidr = Annotated[str, AfterValidator(check_cidr), Field(description="An IPv4 CIDR block, e.g. '203.0.113.0/24'.")]
 
 
 class Secret(StrictModel):
@@ -92,16 +110,8 @@ class NetworkingSpec(StrictModel):
     """Network exposure. Private by default: nothing is reachable from outside unless asked for."""
 
     private: bool = Field(True, description="Keep every workload on private addresses.")
-    allowed_cidrs: list[str] = Field(default_factory=list, description="Clients allowed to reach public endpoints.")
+    allowed_cidrs: list[Cidr] = Field(default_factory=list, description="Clients allowed to reach public endpoints.")
     existing_network: str | None = Field(None, description="Use this existing VPC / VNet / network.")
-
-    @field_validator("allowed_cidrs")
-    @classmethod
-    def _cidrs(cls, value: list[str]) -> list[str]:
-        for cidr in value:
-            if not re.match(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$", cidr):
-                raise ValueError(f"{cidr!r} is not an IPv4 CIDR block")
-        return value
 
 
 class TrainingSpec(StrictModel):
@@ -360,6 +370,8 @@ class KubernetesSpec(StrictModel):
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > 63:
+            raise ValueError(f"{value!r} has {len(value)} characters; a namespace has at most 63 (RFC 1123 label)")
         return None if value is None else _check_dns(value)
 
 
@@ -369,8 +381,19 @@ class AwsSpec(StrictModel):
     registry_mode: Literal["self-hosted", "sagemaker"] = Field(
         "self-hosted", description="MLflow on ECS Fargate with RDS, or SageMaker's managed MLflow."
     )
-    vpc_cidr: str = "10.42.0.0/16"
+    vpc_cidr: str = Field("10.42.0.0/16", description="The new VPC's private range, /16 to /24.")
     availability_zones: int = Field(2, ge=2, le=3)
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_cidr(cls, value: str) -> str:
+        network = ipaddress.ip_network(check_cidr(value))
+        if not 16 <= network.prefixlen <= 24:
+            raise ValueError(f"{value!r}: a VPC for this platform is /16 to /24 (AWS allows /16 to /28; the subnets "
+                             "need room)")
+        if not network.is_private:
+            raise ValueError(f"{value!r} is not a private range (RFC 1918, e.g. 10.42.0.0/16)")
+        return value
 
 
 class PlatformSpec(StrictModel):

@@ -1,42 +1,36 @@
 """Reading a stack: the shared spec, the stack file's overlay, environment defaults, one validation.
 
 A stack file is an ordinary Pulumi stack config (`stacks/Pulumi.<stack>.yaml`); its `shipyard:<key>`
-entries overlay the project's shared spec (`stacks/shipyard.yaml`), deep-merged: mappings merge key by
-key, anything else (lists included) replaces. Every problem is reported at once, each with the file
-and key path it comes from; nothing is returned unless the whole spec is valid.
+entries overlay the project's shared spec (`stacks/shipyard.yaml`), deep-merged (`infra.merge`: mappings
+merge key by key, models by name, other values replace). Then the spec is validated, and the selected
+target's `check` runs over it, so `validate`, `plan` and `pulumi up` refuse the same stacks. Every problem
+is reported at once, each with the file and key path it comes from; nothing is returned unless the whole
+spec is valid. The target's notices (settings it does not honour) come back with the stack.
 """
 
 from __future__ import annotations
 
-import copy
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from infra import spec as spec_module
-from infra.spec import ENVIRONMENT_DEFAULTS, MODEL_ENVIRONMENT_DEFAULTS, PlatformSpec
+from infra.keyhints import unknown_key_message
+from infra.merge import Origins, with_defaults
+from infra.problems import Notice, Problem, format_path, parse_path
+from infra.spec import PlatformSpec
+from infra.strict_yaml import read_yaml
+from infra.targets import load_target
 
 PROJECT = "shipyard"
 SHARED_SPEC = "shipyard.yaml"
 #: Top-level keys Pulumi itself writes into a stack file.
 PULUMI_STACK_KEYS = {"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a stack: the file, the key path inside the spec, and what is wrong."""
-
-    file: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}: {self.path}" if self.path else self.file
-        return f"{where}: {self.message}"
+#: Config namespaces a stack file may hold besides `shipyard:`: Pulumi's own and the providers' of every target.
+PROVIDER_NAMESPACES = frozenset({"pulumi", "aws", "gcp", "azure-native", "kubernetes", "random", "docker-build"})
 
 
 class SpecError(Exception):
@@ -57,6 +51,8 @@ class LoadedStack:
     shared_file: Path | None
     overlay: dict[str, Any] = field(default_factory=dict)
     merged: dict[str, Any] = field(default_factory=dict)
+    #: Settings the target does not honour, located.
+    notices: list[Notice] = field(default_factory=list)
 
 
 def find_project_dir(start: Path | None = None) -> Path:
@@ -76,45 +72,17 @@ def stack_file_path(project_dir: Path, stack: str) -> Path:
     return project_dir / "stacks" / f"Pulumi.{stack}.yaml"
 
 
-def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """`overlay` on top of `base`: mappings merge key by key; any other value replaces. Inputs are untouched."""
-    out = copy.deepcopy(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def format_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    """('models', 0, 'serving', 'max_replicas') -> 'models[0].serving.max_replicas'."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        return None, [Problem(str(path), "", f"cannot read: {exc.strerror or exc}")]
-    try:
-        return yaml.safe_load(text), []
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        return None, [Problem(str(path), "", f"not valid YAML: {where}{getattr(exc, 'problem', exc)}")]
+def _namespace_problem(file: str, key: str, namespace: str) -> Problem:
+    known = sorted({PROJECT, *PROVIDER_NAMESPACES})
+    hint = difflib.get_close_matches(namespace.lower(), known, n=1, cutoff=0.6)
+    extra = f"; did you mean '{hint[0]}:'?" if hint else f"; known namespaces: {', '.join(known)}"
+    return Problem(file, key, f"unknown config namespace {namespace!r}: nothing reads this key{extra}")
 
 
 def read_overlay(path: Path) -> tuple[dict[str, Any], list[Problem]]:
-    """The `shipyard:` keys of a Pulumi stack file, without the namespace."""
-    data, problems = _read_yaml(path)
-    if problems:
+    """The `shipyard:` keys of a Pulumi stack file, without the namespace; other namespaces must be known."""
+    data, problems = read_yaml(path)
+    if data is None and problems:
         return {}, problems
     data = data or {}
     if not isinstance(data, dict):
@@ -134,19 +102,9 @@ def read_overlay(path: Path) -> tuple[dict[str, Any], list[Problem]]:
             problems.append(Problem(str(path), str(key), f"config keys need a namespace: '{PROJECT}:{key}'"))
         elif namespace == PROJECT:
             overlay[name] = value
-        # Other namespaces (aws:, kubernetes:, ...) configure providers, not the spec.
+        elif namespace not in PROVIDER_NAMESPACES:
+            problems.append(_namespace_problem(str(path), str(key), namespace))
     return overlay, problems
-
-
-def _annotate_secrets(node: Any, loc: tuple[Any, ...] = ()) -> Any:
-    """Record in each `{secure: ...}` / `{ref: ...}` mapping the key path that holds it."""
-    if isinstance(node, dict):
-        if node.keys() and set(node) <= {"secure", "ref"}:
-            return {**node, "source": format_path(loc)}
-        return {k: _annotate_secrets(v, (*loc, k)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_annotate_secrets(v, (*loc, i)) for i, v in enumerate(node)]
-    return node
 
 
 def _secure_paths(node: Any, loc: tuple[Any, ...] = ()) -> list[str]:
@@ -160,21 +118,9 @@ def _secure_paths(node: Any, loc: tuple[Any, ...] = ()) -> list[str]:
     return []
 
 
-def with_defaults(shared: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """Environment defaults, then the shared spec, then the stack overlay; each model on its own defaults."""
-    merged = deep_merge(shared, overlay)
-    environment = merged.get("environment", "dev")
-    if environment in ENVIRONMENT_DEFAULTS:
-        merged = deep_merge(ENVIRONMENT_DEFAULTS[environment], merged)
-        model_defaults = MODEL_ENVIRONMENT_DEFAULTS[environment]
-        if isinstance(merged.get("models"), list):
-            merged["models"] = [
-                deep_merge(model_defaults, m) if isinstance(m, dict) else m for m in merged["models"]
-            ]
-    return _annotate_secrets(merged)
-
-
-def _has_path(node: Any, loc: tuple[Any, ...]) -> bool:
+def _has_path(node: Any, loc: tuple[Any, ...] | None) -> bool:
+    if loc is None:
+        return False
     for part in loc:
         in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
         if (isinstance(node, dict) and part in node) or in_list:
@@ -184,27 +130,39 @@ def _has_path(node: Any, loc: tuple[Any, ...]) -> bool:
     return True
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The spec class that validates the mapping at `loc`, for suggesting a misspelt key."""
-    model: Any = PlatformSpec
-    for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        info = model.model_fields.get(part)
-        if info is None:
-            return None
-        model = _model_of(info.annotation)
-    return model
+@dataclass(frozen=True)
+class Sources:
+    """The two files a stack's spec comes from, and how merged paths map back onto them."""
 
+    stack_file: Path
+    shared_file: Path | None
+    overlay: dict[str, Any]
+    shared: dict[str, Any]
+    origins: Origins
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
+    def locate(self, loc: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+        """The file that wrote the merged path `loc`, and the path as written there.
+
+        A path neither file holds whole is reported at the file holding its longest prefix (an environment
+        default or a rule over several keys lands in the stack file, where the environment is chosen).
+        """
+        in_overlay, in_shared = self.origins.in_overlay(loc), self.origins.in_shared(loc)
+        for depth in range(len(loc), 0, -1):
+            if _has_path(self.overlay, in_overlay[:depth] if in_overlay else None):
+                return str(self.stack_file), in_overlay or loc
+            if self.shared_file is not None and _has_path(self.shared, in_shared[:depth] if in_shared else None):
+                return str(self.shared_file), in_shared or loc
+        return str(self.stack_file), in_overlay or loc
+
+    def problem(self, loc: tuple[Any, ...], message: str) -> Problem:
+        """A problem at the merged path `loc`, in the file and at the path the user wrote."""
+        file, where = self.locate(loc)
+        return Problem(file, format_path(where), message)
+
+    def notice(self, notice: Notice) -> Notice:
+        """`notice` (at a merged path), in the file and at the path the user wrote."""
+        file, where = self.locate(parse_path(notice.path))
+        return Notice(format_path(where), notice.message, file)
 
 
 _TYPE_TAGS = ("float", "int", "str", "bool", "none", "list[", "dict[", "function-", "literal[", "lax-", "strict-")
@@ -222,8 +180,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(part for part in loc if isinstance(part, int) or not _is_type_tag(part))
 
 
-def spec_problems(error: ValidationError, overlay: dict[str, Any], shared: dict[str, Any],
-                  stack_file: Path, shared_file: Path | None) -> list[Problem]:
+def spec_problems(error: ValidationError, sources: Sources) -> list[Problem]:
     """Turn pydantic's errors into located problems, one per key path, with suggestions for typos."""
     problems: dict[str, Problem] = {}
     for err in error.errors():
@@ -232,28 +189,30 @@ def spec_problems(error: ValidationError, overlay: dict[str, Any], shared: dict[
         # Model-level rules name their sub-path first ("gates.minimum.x: ..."): fold it into the location.
         head, sep, rest = message.partition(": ")
         if sep and head and " " not in head and "'" not in head:
-            loc = (*loc, *(int(p) if p.isdigit() else p for p in head.split(".")))
+            loc = (*loc, *parse_path(head))
             message = rest
         if err["type"] == "extra_forbidden":
-            model = _model_at(loc[:-1])
-            names = sorted(model.model_fields) if model else []
-            hint = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
-            message = "unknown key" + (f"; did you mean {hint[0]!r}?" if hint else f"; allowed: {', '.join(names)}")
+            message = unknown_key_message(loc)
         elif err["type"] == "missing":
             message = "is required"
-        from_shared = shared_file is not None and not _has_path(overlay, loc) and _has_path(shared, loc)
-        file = shared_file if from_shared else stack_file
-        path = format_path(loc)
-        if path in problems:
-            continue
-        problems[path] = Problem(str(file), path, message)
+        problem = sources.problem(loc, message)
+        problems.setdefault(f"{problem.file}:{problem.path}", problem)
     return list(problems.values())
 
 
-def load_stack(stack: str | None = None, config_file: Path | None = None,
-               project_dir: Path | None = None) -> LoadedStack:
-    """Read, merge and validate a stack, by name (`stacks/Pulumi.<stack>.yaml`) or by file path."""
-    project_dir = project_dir or find_project_dir()
+def _read_shared(project_dir: Path) -> tuple[Path | None, dict[str, Any], list[Problem]]:
+    shared_file = project_dir / "stacks" / SHARED_SPEC
+    if not shared_file.is_file():
+        return None, {}, []
+    data, problems = read_yaml(shared_file)
+    if data is not None and not isinstance(data, dict):
+        return shared_file, {}, [*problems, Problem(str(shared_file), "", "the shared spec must be a mapping")]
+    problems += [Problem(str(shared_file), path, "a Pulumi secret is encrypted per stack: set it in the stack file")
+                 for path in _secure_paths(data or {})]
+    return shared_file, data or {}, problems
+
+
+def _stack_file(project_dir: Path, stack: str | None, config_file: Path | None) -> tuple[str, Path]:
     if config_file is None:
         if not stack:
             raise SpecError([Problem(str(project_dir / "stacks"), "", "name a stack (--stack) or a file (--config)")])
@@ -263,33 +222,32 @@ def load_stack(stack: str | None = None, config_file: Path | None = None,
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (project_dir / "stacks").glob("Pulumi.*.yaml"))
         message = f"no such stack file (stacks here: {', '.join(known) or 'none'})"
         raise SpecError([Problem(str(config_file), "", message)])
-    stack = stack or config_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    return stack or config_file.name.removeprefix("Pulumi.").removesuffix(".yaml"), config_file
 
-    shared_file: Path | None = project_dir / "stacks" / SHARED_SPEC
-    shared: dict[str, Any] = {}
-    problems: list[Problem] = []
-    if shared_file.is_file():
-        data, problems = _read_yaml(shared_file)
-        if data is not None and not isinstance(data, dict):
-            problems.append(Problem(str(shared_file), "", "the shared spec must be a mapping"))
-        elif data:
-            shared = data
-    else:
-        shared_file = None
+
+def load_stack(stack: str | None = None, config_file: Path | None = None,
+               project_dir: Path | None = None) -> LoadedStack:
+    """Read, merge and validate a stack, by name (`stacks/Pulumi.<stack>.yaml`) or by file path."""
+    project_dir = project_dir or find_project_dir()
+    stack, config_file = _stack_file(project_dir, stack, config_file)
+    shared_file, shared, problems = _read_shared(project_dir)
     overlay, overlay_problems = read_overlay(config_file)
     problems += overlay_problems
-    problems += [Problem(str(shared_file), path, "a Pulumi secret is encrypted per stack: set it in the stack file")
-                 for path in _secure_paths(shared)]
-    if problems:
+    if any(not p.path for p in problems):  # a file that could not be read whole: nothing more to say of it
         raise SpecError(problems)
-
-    merged = with_defaults(shared, overlay)
+    merged, origins, merge_problems = with_defaults(shared, overlay)
+    problems += [p.located(str(config_file)) for p in merge_problems]
+    sources = Sources(config_file, shared_file, overlay, shared, origins)
     try:
         spec = PlatformSpec.model_validate(merged)
     except ValidationError as exc:
-        raise SpecError(spec_problems(exc, overlay, shared, config_file, shared_file)) from None
+        raise SpecError(problems + spec_problems(exc, sources)) from None
+    target = load_target(spec.target)
+    problems += [sources.problem(parse_path(p.path), p.message) for p in target.check(spec)]
+    if problems:
+        raise SpecError(problems)
     return LoadedStack(stack=stack, spec=spec, stack_file=config_file, shared_file=shared_file,
-                       overlay=overlay, merged=merged)
+                       overlay=overlay, merged=merged, notices=[sources.notice(n) for n in target.ignored(spec)])
 
 
 def stack_file_schema() -> dict[str, Any]:

@@ -74,6 +74,7 @@ config:
   shipyard:environment: staging
   shipyard:region: us-east-1
   shipyard:models:
+    - {{name: churn, remove: true}}
     - name: {LONG_MODEL}
 """
 

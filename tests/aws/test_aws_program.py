@@ -12,9 +12,8 @@ from infra.packaging import build_wheel
 from infra.plan_capture import Capture
 from infra.policies import Context, Graph, evaluate
 from infra.program import OUTPUT_CONTRACT
-from infra.stackfile import load_stack
+from infra.stackfile import SpecError, load_stack
 from infra.targets.aws import jobs
-from infra.targets.aws.serving import PublicEndpointRefused
 from pipelines.adapters.aws import DRIFT_ALARM
 from pipelines.config import from_dict
 
@@ -121,16 +120,12 @@ def test_prod_refuses_unencrypted_storage(captured, project) -> None:
         ("storage-encrypted", "RDS instance without storageEncrypted", True)}
 
 
-def test_public_endpoint_refused(project) -> None:
-    from infra.plan_capture import capture
-
-    with pytest.raises(Exception) as caught:
-        capture(load_stack("aws-public", project_dir=project), project)
-    error = caught.value
-    while not isinstance(error, PublicEndpointRefused) and error.__cause__ is not None:
-        error = error.__cause__
-    assert isinstance(error, PublicEndpointRefused), repr(caught.value)
-    assert "serving.public is not supported on target 'aws'" in str(error)
+def test_public_endpoint_refused_at_load(project) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_stack("aws-public", project_dir=project)
+    [problem] = caught.value.problems
+    assert problem.path.endswith(".serving.public") and problem.file.endswith("Pulumi.aws-public.yaml")
+    assert "is not supported on target 'aws'" in problem.message
 
 
 # ------------------------------------------------------------------------------------------------ protection
@@ -354,7 +349,7 @@ def test_schedules_start_the_pipelines(captured) -> None:
     assert train["target"]["sagemakerPipelineParameters"]["pipelineParameters"] == [
         {"name": jobs.REASON, "value": "schedule"}]
     assert train["target"]["arn"].endswith(":pipeline/shipyard-staging-training-churn")
-    assert schedules["shipyard-staging-churn-monitor"]["scheduleExpression"] == "cron(0 * * * ? *)"
+    assert schedules["shipyard-staging-churn-monitor"]["scheduleExpression"] == "cron(0/15 * * * ? *)"  # shared spec
     definition = _definition(capture, "shipyard-staging-training-churn")
     assert definition["Steps"][1]["Arguments"]["ResourceConfig"]["InstanceType"] == "ml.g5.12xlarge"
     assert "VolumeKmsKeyId" not in definition["Steps"][1]["Arguments"]["ResourceConfig"]

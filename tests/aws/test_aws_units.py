@@ -8,17 +8,11 @@ import json
 import pytest
 
 from infra.spec import ModelSpec, PlatformSpec, RolloutSpec
-from infra.targets.aws import iam, jobs, names, network, sizes
+from infra.targets.aws import iam, jobs, names, network, rules, sizes
 from infra.targets.aws.foundation import ecr_repository_arn, image_suffix, mirrored_image
 from infra.targets.aws.monitoring import dashboard_body, quality_comparison, retrain_pattern
 from infra.targets.aws.registry import database_secret, database_url, mlflow_container
-from infra.targets.aws.serving import (
-    PublicEndpointRefused,
-    check_exposure,
-    cpu_target,
-    replica_bounds,
-    traffic_shift,
-)
+from infra.targets.aws.serving import cpu_target, replica_bounds, traffic_shift
 from infra.targets.aws.storage import key_policy, tls_only_policy
 from infra.targets.aws.training import content_key, dataset_statements, run_config_text
 from pipelines.adapters import aws as adapters
@@ -247,9 +241,9 @@ def test_replicas_and_cpu_target() -> None:
 
 
 def test_public_endpoints_are_refused_with_the_reason() -> None:
-    check_exposure(platform())
-    with pytest.raises(PublicEndpointRefused, match=r"models \['churn'\]: serving.public is not supported"):
-        check_exposure(platform(models=[{"name": "churn", "serving": {"public": True}}]))
+    assert rules.check(platform()) == []
+    [problem] = rules.check(platform(models=[{"name": "churn", "serving": {"public": True}}]))
+    assert problem.path == "models[0].serving.public" and "is not supported on target 'aws'" in problem.message
 
 
 # ------------------------------------------------------------------------------------------------ monitoring

@@ -11,7 +11,7 @@ import pytest
 
 from infra.packaging import PipelinePackage
 from infra.spec import PlatformSpec
-from infra.targets.kubernetes import check_supported, ignored_settings, layout, network, rbac
+from infra.targets.kubernetes import layout, network, rbac
 from infra.targets.kubernetes.labels import Workload, label_value
 from infra.targets.kubernetes.monitoring import alert_rules, dashboard_url
 from infra.targets.kubernetes.registry import (
@@ -19,9 +19,9 @@ from infra.targets.kubernetes.registry import (
     artifact_uri,
     mlflow_command,
     mlflow_replicas,
-    parse_secret_ref,
     postgres_uri,
 )
+from infra.targets.kubernetes.rules import check, ignored, parse_secret_ref
 from infra.targets.kubernetes.serving import ingress_rule, pdb_min_available, replica_bounds
 from infra.targets.kubernetes.sizes import GPU_RESOURCE, SIZES, cpu_only, resource_values
 from infra.targets.kubernetes.training import run_config, wheel_payload
@@ -180,10 +180,11 @@ def test_artifact_uri_and_replicas_follow_the_store() -> None:
     assert mlflow_replicas(s3_spec(environment="prod")) == 2
 
 
-def test_s3_endpoint_without_bucket_is_refused() -> None:
+def test_s3_endpoint_and_bucket_go_together() -> None:
     spec = make_spec(registry={"artifacts": {"s3_endpoint": "https://s3.example.com"}})
-    with pytest.raises(ValueError, match="bucket"):
-        check_supported(spec)
+    assert [p.path for p in check(spec)] == ["registry.artifacts.bucket"]
+    spec = make_spec(registry={"artifacts": {"bucket": "ml"}})
+    assert [p.path for p in check(spec)] == ["registry.artifacts.s3_endpoint"]
 
 
 def test_allowed_hosts_cover_the_service_names_with_ports() -> None:
@@ -197,6 +198,8 @@ def test_secret_refs_name_a_secret_and_a_key() -> None:
     bad = make_spec(registry={"database": {"external_url": {"ref": "no-key"}}})
     with pytest.raises(ValueError, match="name/key"):
         parse_secret_ref(bad.registry.database.external_url)
+    assert [(p.path, "'<secret>/<key>'" in p.message) for p in check(bad)] == [
+        ("registry.database.external_url.ref", True)]
 
 
 def test_postgres_uri_uses_the_psycopg2_driver_and_the_service() -> None:
@@ -268,42 +271,53 @@ def test_ingress_strips_the_model_prefix_on_nginx_and_restricts_sources() -> Non
     assert "nginx.ingress.kubernetes.io/whitelist-source-range" not in ingress_rule("churn", [])[2]
 
 
+def problems(spec: PlatformSpec) -> dict[str, str]:
+    return {p.path: p.message for p in check(spec)}
+
+
 def test_unsupported_settings_are_refused_with_their_key() -> None:
-    with pytest.raises(ValueError, match=r"models\[0\]\.serving\.auth"):
-        check_supported(make_spec(models=[{"name": "a", "serving": {"auth": "iam"}}]))
-    with pytest.raises(ValueError, match=r"models\[0\]\.serving\.public: needs kubernetes\.ingress_class"):
-        check_supported(make_spec(models=[{"name": "a", "serving": {"public": True, "auth": "api_key"}}]))
+    assert "'iam' is not available" in problems(make_spec(models=[{"name": "a", "serving": {"auth": "iam"}}]))[
+        "models[0].serving.auth"]
+    found = problems(make_spec(models=[{"name": "a", "serving": {"public": True, "auth": "api_key"}}]))
+    assert found["models[0].serving.public"].startswith("needs kubernetes.ingress_class")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    spec = make_spec(models=[{"name": "a", "serving": {"auth": "iam"}},
+                             {"name": "b", "serving": {"public": True, "auth": "none"}}],
+                     registry={"artifacts": {"s3_endpoint": "https://s3.example.com"}})
+    assert sorted(p.path for p in check(spec)) == [
+        "models[0].serving.auth", "models[1].serving.public", "models[1].serving.public",
+        "registry.artifacts.bucket"]
 
 
 @pytest.mark.parametrize("ingress_class", ["traefik", "haproxy"])
 def test_a_public_endpoint_needs_the_ingress_class_whose_rewrite_and_sources_are_set(ingress_class: str) -> None:
     spec = make_spec(kubernetes={"ingress_class": ingress_class}, networking={"allowed_cidrs": ["10.0.0.0/8"]},
                      models=[{"name": "a"}, {"name": "b", "serving": {"public": True, "auth": "api_key"}}])
-    with pytest.raises(ValueError, match=r"models\[1\]\.serving\.public: .*allowed_cidrs"):
-        check_supported(spec)
+    assert "allowed_cidrs" in problems(spec)["models[1].serving.public"]
 
 
 def test_a_public_endpoint_is_never_open_to_anyone_without_authentication() -> None:
     open_spec = make_spec(kubernetes={"ingress_class": "nginx"},
                           models=[{"name": "a", "serving": {"public": True, "auth": "none"}}])
-    with pytest.raises(ValueError, match=r"models\[0\]\.serving\.public: .*open to anyone"):
-        check_supported(open_spec)
+    assert "open to anyone" in problems(open_spec)["models[0].serving.public"]
     for accepted in ({"models": [{"name": "a", "serving": {"public": True, "auth": "api_key"}}]},
                      {"models": [{"name": "a", "serving": {"public": True}}],
                       "networking": {"allowed_cidrs": ["10.0.0.0/8"]}}):
-        assert check_supported(make_spec(kubernetes={"ingress_class": "nginx"}, **accepted)) is None
+        assert check(make_spec(kubernetes={"ingress_class": "nginx"}, **accepted)) == []
 
 
 def test_settings_the_target_ignores_are_warned_about_by_key() -> None:
-    assert ignored_settings(make_spec()) == []
+    assert ignored(make_spec()) == []
     spec = make_spec(training={"min_nodes": 1, "max_nodes": 2}, kubernetes={"prometheus_operator": True},
                      models=[{"name": "a", "serving": {"rollout": {"strategy": "canary"}},
                               "monitoring": {"alerts": [{"kind": "email", "address": "x@example.com"}]}},
                              {"name": "b", "serving": {"rollout": {"strategy": "rolling"}}}])
-    warnings = ignored_settings(spec)
-    assert [w.split(":", 1)[0] for w in warnings] == [
+    notices = ignored(spec)
+    assert [n.path for n in notices] == [
         "training.min_nodes", "models[0].serving.rollout.strategy", "models[0].monitoring.alerts"]
-    assert "rolling update" in warnings[1] and "Alertmanager" in warnings[2]
+    assert "rolling update" in notices[1].message and "Alertmanager" in notices[2].message
 
 
 # ------------------------------------------------------------------------------------------------ monitoring

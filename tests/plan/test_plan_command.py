@@ -22,10 +22,11 @@ config:
   shipyard:region: europe-west1
   shipyard:tags: {{fake: {mode}}}
 """
-PLAN_KEYS = {"stack", "target", "environment", "resources", "outputs", "violations"}
+PLAN_KEYS = {"stack", "target", "environment", "resources", "outputs", "violations", "warnings"}
 RESOURCE_KEYS = {"urn": str, "type": str, "name": str, "parent": str, "dependencies": list, "inputs": dict,
                  "protect": bool, "retain_on_delete": bool}
 VIOLATION_KEYS = {"policy": str, "urn": str, "message": str, "mandatory": bool}
+WARNING_KEYS = {"file": str, "path": str, "message": str}
 
 
 @pytest.fixture
@@ -55,6 +56,8 @@ def check_schema(document: dict[str, Any]) -> None:
     assert urns == sorted(urns) and len(set(urns)) == len(urns)
     for violation in document["violations"]:
         assert {k: type(v) for k, v in violation.items()} == VIOLATION_KEYS
+    for warning in document["warnings"]:
+        assert {k: type(v) for k, v in warning.items()} == WARNING_KEYS
     assert isinstance(document["outputs"], dict)
 
 

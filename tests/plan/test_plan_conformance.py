@@ -6,6 +6,7 @@ landed yet, or that no stack names, is skipped with the reason.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from plan_checks import MAP_FIELDS, ROOT, stacks_by_target, target_module, untra
 
 from infra.components import ModelRegistry, Monitoring, ServingEndpoint, TrainingCluster
 from infra.plan_capture import UNKNOWN, Capture
-from infra.policies import PLATFORM, Context, Graph, evaluate, model_named
+from infra.policies import PLATFORM, STATEFUL, Context, Graph, evaluate, model_named
 from infra.program import OUTPUT_CONTRACT
 from infra.spec import PlatformSpec
 from infra.stackfile import load_stack
@@ -123,3 +124,31 @@ def test_untranslated_keys_are_found_outside_map_fields_only() -> None:
     }
     assert untranslated_keys(inputs) == ["spec.min_replicas", "spec.template.spec.containers[1].image_pull_policy"]
     assert {"labels", "data", "limits"} <= MAP_FIELDS
+
+
+#: What a data-holding resource type looks like, whatever the cloud: databases and their servers, object
+#: stores, volumes and file systems, key stores and keys, managed MLflow. Such a type must be in the
+#: protection policy's table (infra.policies.STATEFUL), so prod protects and retains it.
+HOLDS_DATA = re.compile(
+    r"(bucket|rds/|sql/|database|dbfor|persistentvolumeclaim|statefulset|filesystem|efs/|mlflow|"
+    r"storageaccount|/disk|vault|kms/key|cryptokey|keyring)", re.IGNORECASE)
+
+
+def test_every_data_holding_type_is_stateful(case: Case) -> None:
+    declared = {r["type"] for r in case.resources}
+    holding = {t for t in declared if HOLDS_DATA.search(t.split(":", 1)[1] if ":" in t else t)}
+    missing = sorted(t for t in holding if t not in STATEFUL and t not in NOT_STATE)
+    assert not missing, f"{case.stack}: add to infra.policies.STATEFUL (or NOT_STATE, with the reason): {missing}"
+
+
+#: Types the pattern above matches that hold no data of their own, each with the reason.
+NOT_STATE = {
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "a setting of a bucket",
+    "aws:s3/bucketVersioning:BucketVersioning": "a setting of a bucket",
+    "aws:s3/bucketPolicy:BucketPolicy": "a setting of a bucket",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "a setting of a bucket",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": "a setting of a bucket",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "a setting of a bucket",
+    "aws:s3/bucketObjectv2:BucketObjectv2": "the wheel and run configurations, uploaded again by every up",
+    "aws:rds/subnetGroup:SubnetGroup": "network placement of a database",
+}

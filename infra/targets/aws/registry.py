@@ -128,7 +128,7 @@ class AwsModelRegistry(ModelRegistry):
             artifact_store_uri=self.artifact_uri, role_arn=role.arn,
             tracking_server_size=size(spec.registry.server_size).mlflow_server,
             automatic_model_registration=False, weekly_maintenance_window_start="SUN:03:00",
-            tags=spec.all_tags, opts=self.child)
+            tags=spec.all_tags, opts=stateful(self.child, spec))
         self.server_arn = server.arn
         self.tracking_uri = server.arn
 

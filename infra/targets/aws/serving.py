@@ -38,10 +38,6 @@ LATENCY_ALARM_FACTOR = 10
 MAX_WAIT_SECONDS = 3600
 
 
-class PublicEndpointRefused(ValueError):
-    """The spec asks for something the AWS target will not build."""
-
-
 def endpoint_name(spec: PlatformSpec, model: ModelSpec) -> str:
     """The SageMaker endpoint's name (stable: it is part of the invocation URL)."""
     return aws_name(spec.prefix, model.name)
@@ -50,16 +46,6 @@ def endpoint_name(spec: PlatformSpec, model: ModelSpec) -> str:
 def invocation_url(region: str, name: str) -> str:
     """The SageMaker runtime URL that invokes an endpoint (MLflow scoring payloads, SigV4-signed)."""
     return f"https://runtime.sagemaker.{region}.amazonaws.com/endpoints/{name}/invocations"
-
-
-def check_exposure(spec: PlatformSpec) -> None:
-    """Refuse what a SageMaker endpoint cannot honestly be: reachable without IAM, from the internet."""
-    public = [m.name for m in spec.models if m.serving.public]
-    if public:
-        raise PublicEndpointRefused(
-            f"models {public}: serving.public is not supported on target 'aws': SageMaker endpoints are invoked "
-            "through the SageMaker runtime API with IAM (SigV4) credentials only; put an authenticated API in front "
-            "of it yourself, or set serving.public: false")
 
 
 @dataclass(frozen=True)

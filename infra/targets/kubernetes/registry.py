@@ -5,8 +5,6 @@ existing S3-compatible endpoint, served to every client through MLflow's artifac
 
 from __future__ import annotations
 
-import re
-
 import pulumi
 import pulumi_random
 from pulumi_kubernetes.apps.v1 import (
@@ -27,7 +25,7 @@ from pulumi_kubernetes.core.v1 import (
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs
 
 from infra.components import ModelRegistry
-from infra.spec import PlatformSpec, Secret
+from infra.spec import PlatformSpec
 from infra.targets.kubernetes import layout, network
 from infra.targets.kubernetes.context import (
     Context,
@@ -40,6 +38,7 @@ from infra.targets.kubernetes.context import (
 )
 from infra.targets.kubernetes.labels import Workload
 from infra.targets.kubernetes.postgres import declare_postgres
+from infra.targets.kubernetes.rules import parse_secret_ref, uses_s3
 from infra.targets.kubernetes.sizes import STORAGE_GB, cpu_only, resources
 from infra.targets.kubernetes.workload import (
     claim_volume,
@@ -52,24 +51,6 @@ from infra.targets.kubernetes.workload import (
     python_env,
     secret_env,
 )
-
-_REF = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)/([-._a-zA-Z0-9]+)$")
-
-
-def parse_secret_ref(secret: Secret) -> tuple[str, str]:
-    """`(secret name, key)` of a `{ref: "name/key"}` spec entry naming an existing Kubernetes Secret."""
-    match = _REF.match(secret.ref or "")
-    if not match:
-        raise ValueError(f"{secret.source}: ref {secret.ref!r} must name an existing Secret's key as 'name/key'")
-    return match.group(1), match.group(3)
-
-
-def uses_s3(spec: PlatformSpec) -> bool:
-    """Whether the artifacts live on an S3-compatible endpoint (else on the tracking server's volume)."""
-    artifacts = spec.registry.artifacts
-    if artifacts.s3_endpoint and not artifacts.bucket:
-        raise ValueError("registry.artifacts.bucket: is required with registry.artifacts.s3_endpoint")
-    return bool(artifacts.s3_endpoint)
 
 
 def artifacts_destination(spec: PlatformSpec) -> str:

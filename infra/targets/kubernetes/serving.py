@@ -65,15 +65,11 @@ def pdb_min_available(model: ModelSpec) -> int:
     return replica_bounds(model)[0]
 
 
-#: Ingress classes a public endpoint may use: those whose prefix rewrite and source ranges `ingress_rule` sets.
-PUBLIC_INGRESS_CLASSES: tuple[str, ...] = ("nginx",)
-
-
 def ingress_rule(model: str, allowed_cidrs: list[str]) -> tuple[str, str, dict[str, str]]:
     """(path, pathType, annotations) publishing a model under `/<model>/` on ingress-nginx, with the prefix
     stripped (the server answers `/invocations`, not `/<model>/invocations`) and, when `allowed_cidrs` is set,
     only those clients admitted. Another controller needs its own rewrite and source filter (e.g. Traefik
-    middlewares) here and in `PUBLIC_INGRESS_CLASSES`; `check_supported` refuses it until then.
+    middlewares) here and in `rules.PUBLIC_INGRESS_CLASSES`; `rules.check` refuses it until then.
     """
     annotations = {"nginx.ingress.kubernetes.io/use-regex": "true",
                    "nginx.ingress.kubernetes.io/rewrite-target": "/$2"}

@@ -1,4 +1,4 @@
-"""A tiny target for the plan's own tests, registered by monkeypatching infra.targets.TARGETS.
+"""The fake target's program.
 
 Its behaviour is chosen by the stack's `tags.fake`: `ok` builds a minimal platform, `public` also
 exposes the registry through a LoadBalancer Service (a mandatory violation), `raise-in-infra` fails
