@@ -16,11 +16,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # Exactly the `pipelines` extra of pyproject.toml, specifiers identical; the wheel declares the same set
 # (tests/kubernetes/test_dockerfile.py keeps the three equal).
 RUN python -m pip install --no-cache-dir \
+        "pydantic>=2.7,<3" \
         "mlflow>=3.10,<4" \
         "psycopg2-binary>=2.9" \
         "boto3>=1.34" \
         "s3fs>=2025" \
         "sagemaker-mlflow>=0.5" \
+        "gcsfs>=2025" \
+        "google-cloud-storage>=2.18" \
+        "adlfs>=2024.7" \
+        "azure-storage-blob>=12.19" \
+        "azure-identity>=1.15" \
         "scikit-learn>=1.5,<2" \
         "pandas>=2.2" \
         "pyarrow>=15" \

@@ -11,7 +11,6 @@ has none.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import re
@@ -22,6 +21,8 @@ from typing import IO, NamedTuple, Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry, generate_latest, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily
+
+from pipelines.plugins import resolve
 
 
 class Metric(NamedTuple):
@@ -45,6 +46,8 @@ SINKS: dict[str, str] = {
     "stdout": "pipelines.sinks:StdoutSink",
     "prometheus": "pipelines.sinks:PrometheusFileSink",
     "cloudwatch": "pipelines.adapters.aws:CloudWatchSink",
+    "cloud-monitoring": "pipelines.adapters.gcp:CloudMonitoringSink",
+    "azure-monitor": "pipelines.adapters.azure:AzureMonitorSink",
 }
 
 
@@ -139,10 +142,8 @@ def get_sink(spec: str) -> Sink:
     name, colon, argument = spec.partition(":")
     if name not in SINKS:
         raise ValueError(f"unknown sink {name!r} in {spec!r}; known sinks: {sorted(SINKS)}")
-    module_name, _, class_name = SINKS[name].partition(":")
     try:
-        module = importlib.import_module(module_name)
+        cls = resolve(SINKS[name])
     except ImportError as error:
-        raise ValueError(f"sink {name!r} is not available here ({module_name}: {error})") from error
-    cls = getattr(module, class_name)
+        raise ValueError(f"sink {name!r} is not available here ({SINKS[name]}: {error})") from error
     return cls(argument) if colon else cls()

@@ -2,7 +2,7 @@
 profile stored with the model version.
 
     profile = build_profile(train_frame, target_column="label", predictions=model.predict(X), task="classification")
-    report = compare(profile, window, label_column="label", monitoring=config.monitoring)  # pipelines.config
+    report = compare(profile, window, label_column="label", monitoring=config.monitoring)  # MonitoringSettings
     report.to_dict(); render_html(report); sink.emit(report.metrics(), model=name, version=version)
 
 What is measured, per distribution (every feature; the predictions; the labels of the labelled rows):

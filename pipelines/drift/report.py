@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control
 
-from pipelines.config import MonitoringConfig
+from pipelines.contract import MonitoringSettings
 from pipelines.drift import numeric, stats
 from pipelines.drift.profile import PROFILE_VERSION, RESERVED_COLUMNS, quality
 from pipelines.drift.quality import (
@@ -93,7 +93,7 @@ class DriftReport:
     label: DistributionDrift | None
     quality: dict[str, float]
     reference_quality: dict[str, float]
-    monitoring: MonitoringConfig
+    monitoring: MonitoringSettings
     data_quality: list[ColumnProblem] = field(default_factory=list)
     too_little_data: bool = False
     covariate_drift: bool = False
@@ -125,6 +125,7 @@ class DriftReport:
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON-serializable data."""
         result = asdict(self)
+        result["monitoring"] = self.monitoring.model_dump(mode="json")
         result["drifted_features"] = self.drifted_features
         result["severity"] = self.severity
         result["data_quality_columns"] = self.data_quality_columns
@@ -373,7 +374,7 @@ def compare(
     *,
     prediction_column: str = "prediction",
     label_column: str | None = None,
-    monitoring: MonitoringConfig | None = None,
+    monitoring: MonitoringSettings | None = None,
 ) -> DriftReport:
     """Compare a window of inference data (features, predictions, and labels when known) with a reference profile.
 
@@ -383,7 +384,7 @@ def compare(
     at least `min_window_rows` labelled rows. See `pipelines.drift` for the decision rule.
     """
     _check_profile(reference)
-    limits = monitoring or MonitoringConfig()
+    limits = monitoring or MonitoringSettings()
     task = reference["task"]
     known_columns = {*RESERVED_COLUMNS, prediction_column, label_column, reference.get("target_column")}
     problems = schema_problems(reference, current, known=known_columns)

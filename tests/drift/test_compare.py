@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from pipelines.config import MonitoringConfig
+from pipelines.contract import MonitoringSettings
 from pipelines.drift import build_profile, compare, numeric, stats
 from pipelines.drift.profile import MAX_CATEGORIES
 
@@ -129,10 +129,10 @@ def test_drifted_features_are_graded_by_their_effect_against_the_threshold(profi
     # A 0.2 sd mean shift moves about 8% of the rows across the median: over the 0.04 default, under 0.1.
     assert x7.severity == "major" and 0.04 <= x7.effect < 0.1 and x7.psi < 0.2
     assert "KS distance" in x7.reason and ">= 0.04" in x7.reason and "(5000 rows)" in x7.reason
-    regraded = compare(profile, window, monitoring=MonitoringConfig(covariate_effect_threshold=0.1))
+    regraded = compare(profile, window, monitoring=MonitoringSettings(covariate_effect_threshold=0.1))
     assert _feature(regraded, "x7").severity == "minor" and "< 0.1" in _feature(regraded, "x7").reason
     assert regraded.drifted_features == report.drifted_features  # the thresholds grade, the test decides
-    strict = compare(profile, window, monitoring=MonitoringConfig(significance=1e-30))
+    strict = compare(profile, window, monitoring=MonitoringSettings(significance=1e-30))
     assert strict.drifted_features == ["x0"] and not _feature(strict, "x7").drifted
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.config import MonitoringConfig
+from pipelines.contract import MonitoringSettings
 from pipelines.drift import build_profile, compare
 from pipelines.monitor import drop_repeated_requests
 
@@ -119,7 +119,7 @@ def test_a_small_mean_shift_is_graded_by_its_effect_against_a_documented_thresho
     assert all(0.08 < item.effect < 0.16 and item.effect_name == "ks_distance" for item in x0)  # 2 Phi(0.15) - 1
     profile = profile_of(frame(np.random.default_rng(3), REFERENCE_ROWS))
     window = shift(None, frame(np.random.default_rng(4), 5_000))
-    strict = compare(profile, window, monitoring=MonitoringConfig(covariate_effect_threshold=0.2))
+    strict = compare(profile, window, monitoring=MonitoringSettings(covariate_effect_threshold=0.2))
     assert [f.severity for f in strict.features if f.name == "x0"] == ["minor"] and strict.severity == "minor"
 
 

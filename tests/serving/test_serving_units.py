@@ -7,11 +7,15 @@ import asyncio
 import numpy as np
 import pandas as pd
 import pytest
+from starlette.testclient import TestClient
 
+from pipelines.config import ConfigError
+from pipelines.serving.app import ModelServer, Settings, create_app
 from pipelines.serving.batching import Batcher, concat_columns
 from pipelines.serving.inference_log import Chunk, InferenceLog, chunks_to_table, file_path
 from pipelines.serving.metrics import Metrics
 from pipelines.serving.model import ServedModel
+from pipelines.serving.server import API_KEY_ENV, API_KEY_FILE_ENV, api_key
 
 
 def fake_model(batchable: bool = True) -> ServedModel:
@@ -102,6 +106,78 @@ def test_each_logged_row_carries_its_request_id_and_position():
     table = chunks_to_table(chunks)
     assert table["_request_id"].tolist() == ["a", "b", "b", "a", "a"]
     assert table["_request_row"].tolist() == [0, 0, 1, 0, 1]
+
+
+class BrokenWriter(InferenceLog):
+    """An inference log whose storage refuses every write (a full or read-only volume)."""
+
+    def _write(self, chunks: list[Chunk]) -> None:
+        raise OSError(30, "Read-only file system")
+
+
+def buffered_bytes(log: InferenceLog) -> int:
+    return sum(a.nbytes for c in log._chunks for a in (*c.columns.values(), c.predictions))
+
+
+@pytest.mark.parametrize("writer", ["raising", "unwritable-path"])
+def test_a_failing_writer_keeps_memory_bounded_and_counts_every_dropped_row(tmp_path, writer):
+    if writer == "raising":
+        log = BrokenWriter(str(tmp_path / "logs"), flush_rows=100, max_rows=1_000)
+    else:  # the log directory's parent is a file: every makedirs fails, as on a read-only volume
+        (tmp_path / "file").write_text("not a directory")
+        log = InferenceLog(str(tmp_path / "file" / "logs"), flush_rows=100, max_rows=1_000)
+    rows_per_request, requests = 30, 500
+    for i in range(requests):
+        log.append({"x": np.full(rows_per_request, float(i))}, np.zeros(rows_per_request), rows_per_request, "1")
+        if i % 7 == 0:
+            assert log.flush() == 0
+        assert log.pending <= log.max_rows
+    assert log.errors == len(range(0, requests, 7)) and log.rows_written == 0
+    assert log.dropped_rows + log.pending == rows_per_request * requests
+    assert log.pending == sum(c.rows for c in log._chunks) > log.max_rows - rows_per_request
+    assert buffered_bytes(log) <= log.max_rows * 2 * 8  # x and prediction, one float64 each
+    # What is kept is the newest: the oldest requests went first.
+    assert log._chunks[-1].columns["x"][0] == requests - 1
+    assert [c.columns["x"][0] for c in log._chunks] == list(range(requests - len(log._chunks), requests))
+
+
+def test_the_buffer_keeps_the_newest_request_even_when_it_alone_is_over_the_bound():
+    log = BrokenWriter("unused", flush_rows=10, max_rows=10)
+    log.append({"x": np.zeros(4)}, np.zeros(4), 4, "1")
+    log.append({"x": np.zeros(25)}, np.zeros(25), 25, "1")
+    assert log.pending == 25 and log.dropped_rows == 4
+    with pytest.raises(ValueError, match="at least flush_rows"):
+        InferenceLog("unused", flush_rows=100, max_rows=10)
+
+
+def test_dropped_rows_are_a_prometheus_counter():
+    text = Metrics().render(None, {"dropped": 42})
+    assert "# TYPE shipyard_serving_inference_log_dropped_rows_total counter" in text
+    assert "shipyard_serving_inference_log_dropped_rows_total 42" in text.splitlines()
+
+
+def test_the_server_exposes_the_dropped_rows_on_metrics(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    settings = Settings(tracking_uri="http://unused", model_name="m", inference_log_uri=str(tmp_path / "file" / "x"),
+                        log_flush_rows=10, log_max_rows=20)
+    server = ModelServer(settings)
+    for _ in range(5):
+        server.inference_log.append({"x": np.zeros(10)}, np.zeros(10), 10, "1")
+    server.inference_log.flush()
+    client = TestClient(create_app(server))  # no lifespan: nothing loads a model
+    assert "shipyard_serving_inference_log_dropped_rows_total 30" in client.get("/metrics").text.splitlines()
+    assert "shipyard_serving_inference_log_pending_rows 20" in client.get("/metrics").text.splitlines()
+
+
+def test_the_api_key_comes_from_a_file_before_the_environment(tmp_path):
+    key_file = tmp_path / "api-key"
+    key_file.write_text("from-file\n")
+    assert api_key({API_KEY_FILE_ENV: str(key_file), API_KEY_ENV: "from-env"}) == "from-file"
+    assert api_key({API_KEY_ENV: "from-env"}) == "from-env" and api_key({}) is None
+    key_file.write_text("")
+    for broken in (str(key_file), str(tmp_path / "missing")):
+        with pytest.raises(ConfigError, match=API_KEY_FILE_ENV):
+            api_key({API_KEY_FILE_ENV: broken})
 
 
 @pytest.mark.parametrize("seconds", [0.0005, 0.004, 7.0])

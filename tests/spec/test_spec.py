@@ -14,8 +14,9 @@ import yaml
 
 from infra.merge import deep_merge, with_defaults
 from infra.problems import format_path
-from infra.spec import ESTIMATORS, PlatformSpec
+from infra.spec import PlatformSpec
 from infra.stackfile import SpecError, load_stack, stack_file_schema
+from pipelines.catalog import ESTIMATORS
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
@@ -84,7 +85,7 @@ def model(**sections: Any) -> dict[str, Any]:
         (model(serving={"target_cpu_utilization": 5}), "models[0].serving.target_cpu_utilization",
          "greater than or equal to 10"),
         ({"models": [{"name": "a"}]}, "target", "is required"),
-        ({**MINIMAL, "target": "gcp", "region": "europe-west1"}, "target", "not available yet"),
+        ({**MINIMAL, "target": "azure", "region": "westeurope"}, "target", "not available yet"),
         ({**MINIMAL, "training": {"schedule": "99 25 * * *"}}, "training.schedule", "'99' is outside 0-59"),
         ({**MINIMAL, "training": {"schedule": "*/0 * * * *"}}, "training.schedule", "step must be >= 1"),
         (model(pipeline={"task": "regression", "estimator": "ridge", "target_column": "y"},
@@ -183,7 +184,7 @@ def test_format_path() -> None:
 
 
 def test_estimator_table_covers_both_tasks() -> None:
-    assert set(ESTIMATORS.values()) == {"classification", "regression"}
+    assert {entry.task for entry in ESTIMATORS.values()} == {"classification", "regression"}
 
 
 def test_cli_reports_located_errors_without_traceback(tmp_path: Path) -> None:
