@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control
 
+from pipelines.catalog import DATA_QUALITY_METRIC
 from pipelines.contract import MonitoringSettings
 from pipelines.drift import numeric, stats
 from pipelines.drift.profile import PROFILE_VERSION, RESERVED_COLUMNS, quality
@@ -164,7 +165,7 @@ class DriftReport:
             Metric("shipyard_drift_severity", {}, float(_SEVERITY_RANK[self.severity])),
             Metric("shipyard_drift_features_drifted", {}, float(len(self.drifted_features))),
             Metric("shipyard_drift_too_little_data", {}, float(self.too_little_data)),
-            Metric("shipyard_data_quality_problems", {}, float(len(self.data_quality_columns))),
+            Metric(DATA_QUALITY_METRIC, {}, float(len(self.data_quality_columns))),
             Metric("shipyard_drift_window_rows", {}, float(self.n_current)),
             Metric("shipyard_drift_labelled_rows", {}, float(self.n_labelled)),
         ]

@@ -40,11 +40,9 @@ from infra.targets.aws.training import (
     start_pipeline_role,
 )
 from pipelines.adapters.aws import DRIFT_ALARM, MODEL_DIMENSION, VERDICT_METRIC, drift_alarm_request
-from pipelines.catalog import higher_is_better, worse_operator
+from pipelines.catalog import DATA_QUALITY_METRIC, higher_is_better, worse_operator
 
 QUALITY_METRIC = "shipyard_model_quality"
-#: The monitor's count of columns with data-quality problems (`pipelines.drift.DriftReport.metrics`).
-DATA_QUALITY_METRIC = "shipyard_data_quality_problems"
 ALARM_PERIOD_SECONDS = DRIFT_ALARM["Period"]
 MONITOR_TIME_LIMIT_SECONDS = 3600
 
