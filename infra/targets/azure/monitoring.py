@@ -14,7 +14,7 @@ from pulumi_azure_native import monitor
 
 from infra.components import Monitoring
 from infra.secrets import SecretValues
-from infra.spec import METRICS, ModelSpec, PlatformSpec
+from infra.spec import ModelSpec, PlatformSpec
 from infra.targets.azure import iam, layout
 from infra.targets.azure.foundation import Foundation
 from infra.targets.azure.names import azure_name
@@ -22,6 +22,7 @@ from infra.targets.azure.registry import AzureModelRegistry
 from infra.targets.azure.sizes import replica
 from infra.targets.azure.training import AzureTrainingCluster, container_job
 from pipelines.adapters.azure import DRIFT_ALERT, MODEL_DIMENSION, bootstrap_command
+from pipelines.catalog import higher_is_better
 
 QUALITY_METRIC = "shipyard_model_quality"
 MONITOR_TIME_LIMIT_SECONDS = 3600
@@ -33,9 +34,10 @@ def metrics_url(resource_id: str) -> str:
     return f"https://portal.azure.com/#resource{resource_id}/metrics"
 
 
-def quality_operator(task: str, metric: str) -> str:
-    """The alert operator for a quality bound: below a higher-is-better metric, above a lower-is-better one."""
-    return "LessThan" if METRICS[task][metric] else "GreaterThan"
+def quality_alarm(metric: str) -> tuple[str, str]:
+    """(operator, aggregation) of a quality bound's alert: the minimum below a higher-is-better metric's floor, the
+    maximum above a lower-is-better one's (the direction from `pipelines.catalog.METRICS`, the one table)."""
+    return ("LessThan", "Minimum") if higher_is_better(metric) else ("GreaterThan", "Maximum")
 
 
 def criterion(name: str, metric: str, namespace: str, operator: str, threshold: float, aggregation: str,
@@ -118,14 +120,16 @@ class AzureMonitoring(Monitoring):
 
     def _quality_alerts(self, group: monitor.ActionGroup) -> list[monitor.MetricAlert]:
         """One alert per quality bound of the spec (they notify; the verdict decides retraining)."""
+        return [self._quality_alert(group, metric, bound)
+                for metric, bound in sorted(self.model.monitoring.min_quality.items())]
+
+    def _quality_alert(self, group: monitor.ActionGroup, metric: str, bound: float) -> monitor.MetricAlert:
         model = self.model
-        return [self._alert(
+        operator, aggregation = quality_alarm(metric)
+        return self._alert(
             f"quality-{metric}", f"{model.registered_model}: {metric} crossed {bound}",
-            criterion(metric, QUALITY_METRIC, self.base.metric_namespace,
-                      quality_operator(model.pipeline.task, metric), bound,
-                      "Minimum" if METRICS[model.pipeline.task][metric] else "Maximum",
+            criterion(metric, QUALITY_METRIC, self.base.metric_namespace, operator, bound, aggregation,
                       {MODEL_DIMENSION: model.registered_model, "Metric": metric}),
             group, severity=3, window_size="PT1H", evaluation_frequency="PT15M", auto_mitigate=True)
-            for metric, bound in sorted(model.monitoring.min_quality.items())]
 
 
