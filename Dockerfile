@@ -38,7 +38,8 @@ RUN python -m pip install --no-cache-dir \
         "uvicorn>=0.30" \
         "uvloop>=0.19" \
         "httptools>=0.6" \
-        "orjson>=3.10"
+        "orjson>=3.10" \
+        "prometheus-client>=0.20"
 
 # uid/gid 10001: what every pod's securityContext asks for (runAsNonRoot, runAsUser 10001).
 RUN groupadd --system --gid 10001 shipyard \
