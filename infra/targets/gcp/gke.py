@@ -185,7 +185,7 @@ class ClusterBackends(pulumi.ComponentResource):
         bucket.grant(f"{spec.prefix}-mlflow", base.member("mlflow"), child, write=[PREFIXES["mlflow"]])
         # The workload pool exists once the cluster does.
         serviceaccount.IAMMember(
-            f"{spec.prefix}-mlflow-workload-identity", service_account_id=base.accounts["mlflow"].name,
+            f"{spec.prefix}-mlflow-workload-identity", service_account_id=base.accounts["mlflow"].id,
             role="roles/iam.workloadIdentityUser", member=workload_member(base.project, namespace, layout.MLFLOW),
             opts=after(child, gke.cluster))
         self.annotations = {layout.MLFLOW: {IDENTITY_ANNOTATION: base.accounts["mlflow"].email}}
