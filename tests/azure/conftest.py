@@ -7,12 +7,12 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from infra.plan_capture import Capture
+from loopback import free_port
+from stack_copies import extra_stack_fixtures
 
 #: The other branches: an existing VNet, GPU training in a serverless-GPU region, an external database in Key
 #: Vault, a webhook from a Pulumi secret, blue/green, api_key auth, scale to zero.
@@ -67,23 +67,8 @@ config:
 EXTRA_STACKS = {"azure-edge": EDGE_STACK, "azure-long": LONG_STACK, "azure-refused": REFUSED_STACK}
 
 
-@pytest.fixture(scope="session")
-def project(project_copy: Callable[[Mapping[str, str]], Path]) -> Path:
-    """A copy of the project with the extra Azure stacks."""
-    return project_copy(EXTRA_STACKS)
+project, captured = extra_stack_fixtures(EXTRA_STACKS)
 
-
-@pytest.fixture(scope="session")
-def captured(captured: Callable[..., Capture], project: Path) -> Callable[[str], Capture]:
-    """The capture of a stack of that copy, evaluated once per session (the root fixture's cache)."""
-    return lambda stack: captured(stack, project)
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 #: Where .ci/run installs Azurite from npm (AZURITE_DIR overrides).

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 from gcp_helpers import BUCKET, LONG_MODEL, LONG_NAME
-
-from infra.plan_capture import Capture
+from loopback import free_port
+from stack_copies import extra_stack_fixtures
 
 #: The other branches: an existing network, GPU training and serving, webhooks from a Pulumi secret and from a
 #: Secret Manager reference, an external database by reference, a public model without auth.
@@ -63,23 +61,8 @@ config:
 EXTRA_STACKS = {"gcp-edge": EDGE_STACK, "gcp-long": LONG_STACK}
 
 
-@pytest.fixture(scope="session")
-def project(project_copy: Callable[[Mapping[str, str]], Path]) -> Path:
-    """A copy of the project with the extra GCP stacks."""
-    return project_copy(EXTRA_STACKS)
+project, captured = extra_stack_fixtures(EXTRA_STACKS)
 
-
-@pytest.fixture(scope="session")
-def captured(captured: Callable[..., Capture], project: Path) -> Callable[[str], Capture]:
-    """The capture of a stack of that copy, evaluated once per session (the root fixture's cache)."""
-    return lambda stack: captured(stack, project)
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _set_env(env: Mapping[str, str]) -> dict[str, str | None]:

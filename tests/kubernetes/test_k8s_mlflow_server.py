@@ -8,7 +8,6 @@ in-cluster Service name while refusing an unknown Host header.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from loopback import free_port
 
 from infra.spec import PlatformSpec
 from infra.targets.kubernetes import layout
@@ -25,12 +25,6 @@ from infra.targets.kubernetes.workload import env_from_files
 pytestmark = pytest.mark.slow
 NAMESPACE = "ml"
 DOMAIN = "cluster.local"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -34,10 +34,11 @@ from infra.targets.gcp.foundation import ENCRYPTER, Foundation, after, stateful
 from infra.targets.gcp.names import gcp_name
 from infra.targets.gcp.registry import cloud_sql
 from infra.targets.gcp.services import service_agent
-from infra.targets.gcp.storage import PREFIXES, artifact_bucket
+from infra.targets.gcp.storage import artifact_bucket
 from infra.targets.kubernetes import layout
 from infra.targets.kubernetes.profile import ClusterProfile, Placement
 from infra.targets.kubernetes.program import build_workloads
+from infra.targets.objectstore import PREFIXES
 
 #: Google service accounts of the cluster profile: the nodes', and the tracking server's (Workload Identity).
 ACCOUNTS = ("nodes", "mlflow")

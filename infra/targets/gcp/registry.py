@@ -24,8 +24,9 @@ from infra.targets.gcp.foundation import Foundation, after, stateful
 from infra.targets.gcp.names import gcp_name
 from infra.targets.gcp.services import run_url
 from infra.targets.gcp.sizes import size
-from infra.targets.gcp.storage import PREFIXES, ArtifactBucket, artifact_bucket
+from infra.targets.gcp.storage import ArtifactBucket, artifact_bucket
 from infra.targets.gcp.workload import PORT, Workload, service_template
+from infra.targets.objectstore import PREFIXES
 
 POSTGRES = 5432
 DB_USER = "mlflow"

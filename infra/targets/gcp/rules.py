@@ -16,6 +16,7 @@ from infra.targets import cluster
 from infra.targets.baseline import changed
 from infra.targets.gcp import gke_facts
 from infra.targets.gcp.sizes import GPU_ACCELERATOR, GPU_REGIONS, MAX_GPUS
+from infra.targets.schedules import schedule_problems
 
 #: A region (`us-central1`, `europe-west4`, `northamerica-northeast1`); a zone adds '-<letter>'.
 _REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
@@ -59,18 +60,6 @@ def scheduler_cron(expression: str) -> str:
             day <= calendar.monthrange(2024, month)[1] for month in cron.months for day in cron.days):
         raise ValueError(f"{expression!r} never fires: no month has those days; Cloud Scheduler refuses it")
     return " ".join([*(_field(text, high) for text, high in zip(fields[:4], _FIELD_HIGHS, strict=True)), fields[4]])
-
-
-def _schedule_problems(spec: PlatformSpec) -> list[Problem]:
-    schedules = {"training.schedule": spec.training.schedule}
-    schedules.update({f"models[{i}].monitoring.schedule": m.monitoring.schedule for i, m in enumerate(spec.models)})
-    problems = []
-    for key, expression in schedules.items():
-        try:
-            scheduler_cron(expression)
-        except ValueError as exc:
-            problems.append(Problem.at(key, str(exc)))
-    return problems
 
 
 def _gpu_problems(spec: PlatformSpec) -> list[Problem]:
@@ -122,7 +111,7 @@ def check(spec: PlatformSpec) -> list[Problem]:
             f"{network!r} is not a VPC network: give its name or 'projects/<project>/global/networks/<name>'")))
     if cluster.on_cluster(spec):
         return problems + _gke_problems(spec) + cluster.check(spec)
-    return problems + _schedule_problems(spec) + _gpu_problems(spec) + _managed_ref_problems(spec)
+    return problems + schedule_problems(spec, scheduler_cron) + _gpu_problems(spec) + _managed_ref_problems(spec)
 
 
 def _project_problems(spec: PlatformSpec) -> list[Problem]:

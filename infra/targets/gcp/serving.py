@@ -21,9 +21,9 @@ from infra.targets.gcp.dashboards import service_name
 from infra.targets.gcp.foundation import Foundation
 from infra.targets.gcp.registry import GcpModelRegistry
 from infra.targets.gcp.services import run_url
-from infra.targets.gcp.storage import PREFIXES
 from infra.targets.gcp.training import GcpTrainingCluster
 from infra.targets.gcp.workload import service_template
+from infra.targets.objectstore import PREFIXES
 
 
 def ingress(model: ModelSpec) -> str:

@@ -18,16 +18,6 @@ from infra.spec import PlatformSpec
 from infra.targets.gcp.foundation import Foundation, after, stateful
 from infra.targets.gcp.names import gcp_name
 
-#: Object prefixes inside the artifact bucket, one per kind of object.
-PREFIXES = {
-    "mlflow": "mlflow",            # MLflow artifacts (the registry's artifact_uri)
-    "packages": "packages",        # content-addressed pipelines wheels
-    "configs": "configs",          # run configurations, one per model
-    "data": "data",                # datasets the pipelines read
-    "inference": "inference",      # the serving process's Parquet inference logs
-    "reports": "reports",          # drift reports
-    "training": "training",        # training steps' hand-over files
-}
 #: Where Cloud Run mounts the bucket (Cloud Storage FUSE) in every workload.
 MOUNT = "/mnt/artifacts"
 

@@ -55,7 +55,7 @@ from infra.targets.kubernetes.workload import (
     pod_spec,
     tcp_probe,
 )
-from pipelines.catalog import higher_is_better, worse_operator
+from pipelines.catalog import DATA_QUALITY_METRIC, higher_is_better, worse_operator
 
 #: The drift run's size class: it reads a window of the inference log and profiles it.
 MONITOR_SIZE = "small"
@@ -98,6 +98,9 @@ def alert_rules(model: ModelSpec, namespace: str) -> list[dict[str, Any]]:
               f"The prediction or label distribution of {name} has shifted."),
         alert("ShipyardMajorDrift", f"max(shipyard_drift_severity{{{drift}}}) >= 2", "critical",
               f"{name} drifted severely; retraining is warranted."),
+        alert("ShipyardDataQuality", f"max({DATA_QUALITY_METRIC}{{{drift}}}) > 0", "warning",
+              f"{name}'s traffic has data-quality problems in {{{{ $value }}}} columns (see the drift report); "
+              "not drift, no retraining."),
         alert("ShipyardDriftMetricsMissing", f"absent(shipyard_drift_window_rows{{{drift}}})", "warning",
               f"No drift metrics for {name}: the drift CronJob has not run or its metrics are not scraped.", "3h"),
         alert("ShipyardServingErrors",
