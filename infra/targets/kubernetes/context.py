@@ -6,7 +6,7 @@ house labels.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_kubernetes.batch.v1 import CronJob, CronJobSpecArgs, JobSpecArgs, JobTemplateSpecArgs
@@ -30,12 +30,14 @@ from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
 from infra.targets.kubernetes.labels import Workload
 from infra.targets.kubernetes.network import Policy, policy_spec
+from infra.targets.kubernetes.profile import ClusterProfile, Placement
 
 
 @dataclass(frozen=True)
 class Context:
     """The platform-wide facts a component needs. `namespace` is the Namespace resource's name output,
-    so every namespaced object depends on the Namespace; `namespace_name` is the same name, plain."""
+    so every namespaced object depends on the Namespace; `namespace_name` is the same name, plain. `profile`
+    holds what a cloud's cluster profile changes (nothing, on the Kubernetes target)."""
 
     spec: PlatformSpec
     package: PipelinePackage
@@ -43,6 +45,21 @@ class Context:
     namespace_name: str
     data_claim: pulumi.Output[str]
     secrets: SecretValues
+    profile: ClusterProfile = field(default_factory=ClusterProfile)
+
+    @property
+    def image(self) -> pulumi.Input[str]:
+        """The image every workload runs: the profile's, else the spec's `runtime_image`."""
+        return self.profile.image if self.profile.image is not None else self.spec.runtime_image
+
+    @property
+    def object_store(self) -> bool:
+        """Whether MLflow's artifacts live in an object store (an S3 endpoint, or the cloud profile's store)."""
+        return bool(self.spec.registry.artifacts.s3_endpoint) or self.profile.artifacts is not None
+
+    def placement(self, component: str) -> Placement | None:
+        """Where pods of `component` (`app.kubernetes.io/component`) run: the profile's node pool, else anywhere."""
+        return self.profile.placement.get(component)
 
     @property
     def platform_version(self) -> str:
@@ -56,7 +73,7 @@ class Context:
         return Workload(name=name, instance=instance, component=component, part_of=self.spec.name, version=version)
 
     def meta(self, name: pulumi.Input[str], workload: Workload,
-             annotations: Mapping[str, str] | None = None) -> ObjectMetaArgs:
+             annotations: Mapping[str, pulumi.Input[str]] | None = None) -> ObjectMetaArgs:
         """Metadata of a namespaced object: its explicit name, the namespace, the workload's labels."""
         return ObjectMetaArgs(name=name, namespace=self.namespace, labels=workload.labels,
                               annotations=dict(annotations) if annotations else None)
@@ -68,8 +85,9 @@ class Context:
 
 def service_account(ctx: Context, resource_name: str, name: str, workload: Workload,
                     opts: pulumi.ResourceOptions, automount_token: bool = False) -> ServiceAccount:
-    """A workload's own ServiceAccount; its API token is mounted only when `automount_token`."""
-    return ServiceAccount(resource_name, metadata=ctx.meta(name, workload),
+    """A workload's own ServiceAccount, annotated as the cluster profile asks (workload identity); its API token
+    is mounted only when `automount_token`."""
+    return ServiceAccount(resource_name, metadata=ctx.meta(name, workload, ctx.profile.account_annotations.get(name)),
                           automount_service_account_token=automount_token, opts=opts)
 
 

@@ -146,7 +146,7 @@ class KubernetesMonitoring(Monitoring):
         pod = pipelines_pod(training.runtimes[key], "monitor", service_account=account_name,
                             container_resources=resources(MONITOR_SIZE), data_volume=ctx.data_claim,
                             automount_token=retrains(model), restart_policy="Never",
-                            pod_affinity=data_pod_affinity(spec))
+                            pod_affinity=data_pod_affinity(spec), placement=ctx.placement("monitoring"))
         job = job_spec(ctx, monitor, pod, backoff_limit=1, deadline_seconds=MONITOR_DEADLINE_SECONDS,
                        ttl_seconds=MONITOR_JOB_TTL_SECONDS)
         cron_job(ctx, f"{key}-drift", cronjob, monitor, model.monitoring.schedule, job, self.child,
@@ -203,7 +203,7 @@ class KubernetesMonitoring(Monitoring):
         account = service_account(ctx, f"{key}-drift-metrics", name, workload, self.child)
         container = ContainerArgs(
             name="metrics",
-            image=ctx.spec.runtime_image,
+            image=ctx.image,
             command=["python", "-m", "http.server", str(layout.METRICS_PORT), "--bind", "0.0.0.0",
                      "--directory", layout.metrics_dir(key)],
             ports=[ContainerPortArgs(name="metrics", container_port=layout.METRICS_PORT)],
@@ -221,7 +221,7 @@ class KubernetesMonitoring(Monitoring):
                 metadata=ctx.pod_meta(workload, scrape_annotations(layout.METRICS_PORT, path)),
                 spec=pod_spec([container], service_account=account.metadata.apply(lambda m: m.name),
                               volumes=[claim_volume("data", ctx.data_claim, read_only=True)],
-                              pod_affinity=data_pod_affinity(ctx.spec))),
+                              pod_affinity=data_pod_affinity(ctx.spec), placement=ctx.placement("monitoring"))),
         ), opts=self.child)
         service(ctx, f"{key}-drift-metrics", name, workload, [("metrics", layout.METRICS_PORT)], self.child)
         network_policy(ctx, f"{key}-drift-metrics-network", network.metrics_policy(name, workload.selector),

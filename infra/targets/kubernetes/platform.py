@@ -22,6 +22,7 @@ from infra.spec import PlatformSpec
 from infra.targets.kubernetes import layout, network
 from infra.targets.kubernetes.context import Context, claim, network_policy, stateful
 from infra.targets.kubernetes.labels import Workload
+from infra.targets.kubernetes.profile import ClusterProfile
 from infra.targets.kubernetes.sizes import STORAGE_GB
 
 #: Pod Security Admission: every pod of the namespace must meet the `restricted` profile.
@@ -29,9 +30,9 @@ POD_SECURITY = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in (
 
 
 def declare_platform(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
-                     secrets: SecretValues) -> Context:
+                     secrets: SecretValues, profile: ClusterProfile) -> Context:
     """Declare the namespace, the baseline policies and the data volume; return the shared context."""
-    child = pulumi.ResourceOptions(parent=platform)
+    child = profile.options(platform)
     identity = Workload(name=spec.name, instance=spec.prefix, component="platform", part_of=spec.name,
                         version=package.version.split("+", 1)[0])
     # Deleting the namespace would delete the database's volume with it: it is state, protected in prod.
@@ -39,7 +40,7 @@ def declare_platform(platform: pulumi.ComponentResource, spec: PlatformSpec, pac
         name=layout.namespace_name(spec), labels={**identity.labels, **POD_SECURITY}), opts=stateful(child, spec))
     ctx = Context(spec=spec, package=package, namespace=namespace.metadata.apply(lambda m: m.name),
                   namespace_name=layout.namespace_name(spec), data_claim=pulumi.Output.from_input(layout.DATA_CLAIM),
-                  secrets=secrets)
+                  secrets=secrets, profile=profile)
     for policy in (network.default_deny(), network.allow_dns()):
         network_policy(ctx, policy.name, policy, identity, child)
     data = claim(ctx, "data", layout.DATA_CLAIM, identity, STORAGE_GB["data"], layout.data_access_mode(spec),

@@ -21,6 +21,7 @@ from infra.targets.base import TargetResources
 from infra.targets.kubernetes import layout
 from infra.targets.kubernetes.monitoring import KubernetesMonitoring
 from infra.targets.kubernetes.platform import declare_platform
+from infra.targets.kubernetes.profile import ClusterProfile
 from infra.targets.kubernetes.registry import KubernetesRegistry
 from infra.targets.kubernetes.serving import KubernetesServing
 from infra.targets.kubernetes.training import KubernetesTraining
@@ -29,8 +30,15 @@ from infra.targets.kubernetes.training import KubernetesTraining
 def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
           secrets: SecretValues) -> TargetResources:
     """Declare the platform on Kubernetes and return its components."""
-    ctx = declare_platform(platform, spec, package, secrets)
-    child = pulumi.ResourceOptions(parent=platform)
+    return build_workloads(platform, spec, package, secrets, ClusterProfile())
+
+
+def build_workloads(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+                    secrets: SecretValues, profile: ClusterProfile) -> TargetResources:
+    """Declare the Kubernetes target's workloads under `platform` with what a cloud's cluster `profile` changes
+    (nothing, for the Kubernetes target itself); the cloud profiles call this on the cluster they create."""
+    ctx = declare_platform(platform, spec, package, secrets, profile)
+    child = profile.options(platform)
     registry = KubernetesRegistry(f"{spec.prefix}-registry", ctx, child)
     training = KubernetesTraining(f"{spec.prefix}-training", ctx, registry, child)
     endpoints = {m.name: KubernetesServing(f"{spec.prefix}-{m.name}-serving", ctx, m, registry, training, child)

@@ -93,20 +93,22 @@ class KubernetesTraining(TrainingCluster):
             config = ConfigMap(f"{model.name}-run-config",
                                metadata=ctx.meta(layout.config_configmap(model.name, document), workload),
                                data={f"{model.name}.json": document}, immutable=True, opts=self.child)
-            runtime = PipelinesRuntime(image=spec.runtime_image, wheel_configmap=wheel_name,
+            runtime = PipelinesRuntime(image=ctx.image, wheel_configmap=wheel_name,
                                        wheel_filename=package.filename,
                                        config_configmap=config.metadata.apply(lambda m: m.name), model=model.name)
             self.runtimes[model.name] = runtime
             cron_job(ctx, f"{model.name}-train", layout.train_cronjob(model.name), workload, spec.training.schedule,
                      self._job_spec(ctx, runtime, workload, account_name, FINISHED_JOB_TTL_SECONDS), self.child,
                      starting_deadline_seconds=3600, successful_history=3)
-            pod_inputs = [spec.runtime_image, layout.wheel_configmap(package),
-                          layout.config_configmap(model.name, document), spec.training.model_dump(mode="json")]
+            pod_inputs = [layout.wheel_configmap(package), layout.config_configmap(model.name, document),
+                          spec.training.model_dump(mode="json")]
+            job_name = pulumi.Output.from_input(ctx.image).apply(
+                lambda image, name=model.name, inputs=pod_inputs: layout.init_job(name, [image, *inputs]))
             # Pulumi waits for the initial Job to complete (up to the time limit), so `up` ends with a model.
             timeout = {"pulumi.com/timeoutSeconds": str(time_limit_seconds(spec) + 300)}
             self.initial_jobs[model.name] = Job(
                 f"{model.name}-train-initial",
-                metadata=ctx.meta(layout.init_job(model.name, pod_inputs), workload, timeout),
+                metadata=ctx.meta(job_name, workload, timeout),
                 spec=self._job_spec(ctx, runtime, workload, account_name, None),
                 opts=pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(depends_on=[registry])))
 
@@ -121,6 +123,7 @@ class KubernetesTraining(TrainingCluster):
         training = ctx.spec.training
         pod = pipelines_pod(runtime, "run", service_account=account,
                             container_resources=resources(training.size, gpus=training.gpu_count),
-                            restart_policy="Never", spot=training.spot, gpus=training.gpu_count)
+                            restart_policy="Never", spot=training.spot, gpus=training.gpu_count,
+                            placement=ctx.placement("training"))
         return job_spec(ctx, workload, pod, backoff_limit=BACKOFF_LIMIT, deadline_seconds=time_limit_seconds(ctx.spec),
                         ttl_seconds=ttl)

@@ -53,6 +53,7 @@ from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, LabelSelectorRequiremen
 from infra.spec import PlatformSpec
 from infra.targets.kubernetes import layout
 from infra.targets.kubernetes.labels import label_value
+from infra.targets.kubernetes.profile import Placement
 from infra.targets.kubernetes.sizes import GPU_RESOURCE, TINY, resources
 
 #: Conventional node labels of spot / preemptible capacity, by provisioner. Training prefers such nodes.
@@ -231,10 +232,13 @@ def pod_spec(
     fs_group: bool = True,
     pod_affinity: PodAffinityArgs | None = None,
     topology_spread: Sequence[TopologySpreadConstraintArgs] = (),
+    placement: Placement | None = None,
 ) -> PodSpecArgs:
     """A pod spec with the house defaults: its own ServiceAccount, no API token unless asked, non-root;
-    `pod_affinity` and `topology_spread` place it relative to other pods."""
+    `pod_affinity` and `topology_spread` place it relative to other pods, `placement` on a node pool."""
     tolerations, affinity = scheduling(spot, gpus)
+    if placement is not None:
+        tolerations = [*(tolerations or []), *placement.toleration_args()] or None
     if pod_affinity is not None:
         affinity = AffinityArgs(node_affinity=affinity.node_affinity if affinity else None, pod_affinity=pod_affinity)
     return PodSpecArgs(
@@ -246,6 +250,7 @@ def pod_spec(
         enable_service_links=False,
         restart_policy=restart_policy,
         security_context=pod_security(fs_group),
+        node_selector=dict(placement.node_selector) if placement is not None else None,
         tolerations=tolerations,
         affinity=affinity,
         topology_spread_constraints=list(topology_spread) or None,
@@ -256,7 +261,7 @@ def pod_spec(
 class PipelinesRuntime:
     """What a pod running the pipelines for one model needs: the image, the wheel, the model's run configuration."""
 
-    image: str
+    image: pulumi.Input[str]
     wheel_configmap: pulumi.Input[str]
     wheel_filename: str
     config_configmap: pulumi.Input[str]
@@ -329,6 +334,7 @@ def pipelines_pod(
     gpus: int = 0,
     pod_affinity: PodAffinityArgs | None = None,
     topology_spread: Sequence[TopologySpreadConstraintArgs] = (),
+    placement: Placement | None = None,
 ) -> PodSpecArgs:
     """A pod that installs the wheel, then runs `python -m pipelines STEP --config <model>.json ARGS`.
 
@@ -360,4 +366,4 @@ def pipelines_pod(
     return pod_spec([container], service_account=service_account, volumes=volumes,
                     init_containers=[install_wheel_container(runtime)], automount_token=automount_token,
                     restart_policy=restart_policy, spot=spot, gpus=gpus, pod_affinity=pod_affinity,
-                    topology_spread=topology_spread)
+                    topology_spread=topology_spread, placement=placement)
