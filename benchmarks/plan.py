@@ -13,6 +13,8 @@
     resources (same types, parents, inputs as plain dicts) registered by a bare program under echo mocks, in
     a fresh process, which is what the Pulumi SDK alone costs per model.
 (d) GCP: `shipyard plan --stack gcp-dev` beside a fresh import of the pulumi_gcp modules the GCP target uses.
+(f) the GKE cluster profile: `shipyard plan --stack gcp-gke-prod` (the cluster plus the Kubernetes workloads)
+    beside the bare import of both SDKs' modules it uses.
 
 Every figure is the median of `--runs` fresh processes, as wall time and as CPU time (user + sys of the child):
 on a shared 2-core machine wall time swings with the load, CPU time much less.
@@ -45,6 +47,11 @@ GCP_MODULES = ("artifactregistry", "cloudrunv2", "cloudscheduler", "compute", "e
                "storage", "workflows")
 GCP_IMPORT = "import pulumi; import " + ", ".join(f"pulumi_gcp.{m}" for m in GCP_MODULES) + ", pulumi_random"
 #: The azure-native modules the Azure target uses (subpackages load lazily; importing one loads it).
+#: The GKE cluster profile: the GCP modules of its cloud side, and the Kubernetes modules of its workloads.
+GKE_MODULES = ("artifactregistry", "compute", "container", "kms", "organizations", "projects", "serviceaccount",
+               "servicenetworking", "sql", "storage")
+GKE_IMPORT = ("import pulumi; import " + ", ".join(f"pulumi_gcp.{m}" for m in GKE_MODULES) + ", "
+              + ", ".join(f"pulumi_kubernetes.{m}" for m in K8S_MODULES) + ", pulumi_random")
 AZURE_MODULES = ("app", "applicationinsights", "authorization", "containerregistry", "dbforpostgresql", "keyvault",
                  "managedidentity", "monitor", "network", "operationalinsights", "privatedns", "resources", "storage")
 AZURE_BARE_IMPORT = "import pulumi; import " + ", ".join(f"pulumi_azure_native.{m}" for m in AZURE_MODULES) + \
@@ -214,6 +221,12 @@ def main() -> int:
     print(f"  (e) azure     bare imports ({len(AZURE_MODULES)} azure-native modules)            {azure_bare}")
     print(f"                shipyard plan --stack azure-prod                     {azure_plan}")
     print(f"      ratio {azure_plan.wall / azure_bare.wall:.2f} wall, {azure_plan.cpu / azure_bare.cpu:.2f} CPU")
+    gke_bare, _ = median_run([sys.executable, "-c", GKE_IMPORT], args.runs)
+    gke_plan, _ = median_run([*shipyard, "plan", "--stack", "gcp-gke-prod"], args.runs)
+    modules = f"{len(GKE_MODULES)} pulumi_gcp + {len(K8S_MODULES)} k8s modules"
+    print(f"  (f) GKE       bare imports ({modules})       {gke_bare}")
+    print(f"                shipyard plan --stack gcp-gke-prod                  {gke_plan}")
+    print(f"      ratio {gke_plan.wall / gke_bare.wall:.2f} wall, {gke_plan.cpu / gke_bare.cpu:.2f} CPU")
     return 0
 
 

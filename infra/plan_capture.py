@@ -43,6 +43,8 @@ class CapturedResource:
     inputs: dict[str, Any]
     protect: bool
     retain_on_delete: bool
+    #: The explicit provider reference (`<provider urn>::<id>`), empty for the default provider.
+    provider: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The resource as `plan --json` prints it."""
@@ -138,6 +140,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
                 inputs=wire_to_plain(raw),
                 protect=bool(request.protect) if request.HasField("protect") else False,
                 retain_on_delete=bool(request.retainOnDelete) if request.HasField("retainOnDelete") else False,
+                provider=request.provider,
             ))
         return response
 

@@ -232,6 +232,8 @@ def _service_identity(name: str, inputs: dict[str, Any], spec: PlatformSpec) -> 
 
 
 GCP_PROJECT_NUMBER = "123456789012"
+#: A GKE cluster's CA certificate (base64 PEM), as the kubeconfig carries it.
+GKE_CA_CERTIFICATE = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
 BY_TYPE.update({
     # GCP target (infra/targets/gcp): ids (full resource names), URLs, addresses and e-mails GCP computes.
     "gcp:compute/network:Network": _gcp(id="projects/{project}/global/networks/{name}",
@@ -256,6 +258,9 @@ BY_TYPE.update({
     "gcp:cloudrunv2/service:Service": _gcp(uri="https://{name}-{hex}-ew.a.run.app"),
     "gcp:artifactregistry/repository:Repository": _gcp(
         id="projects/{project}/locations/{region}/repositories/{repositoryId}"),
+    "gcp:container/cluster:Cluster": _merged(
+        _gcp(id="projects/{project}/locations/{region}/clusters/{name}", endpoint="34.118.0.10"),
+        lambda name, inputs, spec: {"masterAuth": {"clusterCaCertificate": GKE_CA_CERTIFICATE}}),
 })
 
 #: Computed outputs by package prefix, merged under the exact-type entries.

@@ -8,6 +8,8 @@ models), so what infra writes is exactly what the pipelines read. Pure: no Pulum
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from infra.spec import ModelSpec, PlatformSpec
@@ -52,3 +54,13 @@ def pipeline_config(
         retrain=retrain,
     )
     return config.to_dict()
+
+
+def pipeline_config_text(spec: PlatformSpec, model: ModelSpec, **where: Any) -> str:
+    """`pipeline_config(spec, model, **where)` as stable JSON text (sorted keys): the same spec, the same bytes."""
+    return json.dumps(pipeline_config(spec, model, **where), sort_keys=True, indent=2) + "\n"
+
+
+def content_key(prefix: str, name: str, text: str) -> str:
+    """`<prefix>/<sha256[:16] of text>/<name>`: an object key that changes exactly when the content does."""
+    return f"{prefix}/{hashlib.sha256(text.encode()).hexdigest()[:16]}/{name}"

@@ -30,6 +30,11 @@ from pipelines.contract import (
 SizeClass = Literal["small", "medium", "large", "gpu"]
 TargetName = Literal["local", "kubernetes", "aws", "gcp", "azure"]
 EnvironmentName = Literal["dev", "staging", "prod"]
+#: How a cloud target runs the platform: on its managed services, or on a managed Kubernetes cluster the stack
+#: creates (EKS, GKE, AKS) running the Kubernetes target's workloads.
+ComputeProfile = Literal["managed", "kubernetes"]
+_COMPUTE = ("'managed': the cloud's managed services, no cluster to operate; 'kubernetes': a managed cluster "
+            "created by the stack ({cluster}), running the Kubernetes target's workloads (docs/{cloud}.md)")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 CronText = Annotated[str, Field(description="A five-field cron expression, e.g. '0 3 * * 0'.")]
@@ -292,6 +297,8 @@ class KubernetesSpec(StrictModel):
 class AwsSpec(StrictModel):
     """Settings only the AWS target has."""
 
+    compute: ComputeProfile = Field("managed", description=_COMPUTE.format(cluster="EKS", cloud="aws"))
+
     registry_mode: Literal["self-hosted", "sagemaker"] = Field(
         "self-hosted", description="MLflow on ECS Fargate with RDS, or SageMaker's managed MLflow."
     )
@@ -313,6 +320,8 @@ class AwsSpec(StrictModel):
 class GcpSpec(StrictModel):
     """Settings only the GCP target has."""
 
+    compute: ComputeProfile = Field("managed", description=_COMPUTE.format(cluster="GKE", cloud="gcp"))
+
     project: str | None = Field(None, description="The Google Cloud project id every resource is created in.")
     subnet_cidr: str = Field("10.60.0.0/20", description="The private subnet the workloads' Direct VPC egress uses.")
     peering_prefix_length: int = Field(
@@ -330,6 +339,8 @@ class GcpSpec(StrictModel):
 
 class AzureSpec(StrictModel):
     """Settings only the Azure target has."""
+
+    compute: ComputeProfile = Field("managed", description=_COMPUTE.format(cluster="AKS", cloud="azure"))
 
     vnet_cidr: str = Field("10.52.0.0/16", description=(
         "Address space of the platform's VNet, /8 to /22; with networking.existing_network, the range inside "
@@ -424,6 +435,12 @@ class PlatformSpec(StrictModel):
     def prefix(self) -> str:
         """The resource-name prefix: '<name>-<environment>'."""
         return f"{self.name}-{self.environment}"
+
+    @property
+    def compute(self) -> ComputeProfile:
+        """The cloud target's profile (`<cloud>.compute`); 'managed' on targets without one."""
+        section = {"aws": self.aws, "gcp": self.gcp, "azure": self.azure}.get(self.target)
+        return section.compute if section is not None else "managed"
 
     @property
     def k8s(self) -> KubernetesSpec:

@@ -6,8 +6,8 @@ through fsspec (gcsfs), and MLflow writes `gs://` artifacts with google-cloud-st
 - `CloudMonitoringSink` (`cloud-monitoring:<project>/<namespace>` in a run configuration's `sinks`): drift
   metrics as custom metrics (`custom.googleapis.com/shipyard/<namespace>/<name>`; the namespace keeps two
   platforms in one project apart), 200 time series per call.
-- `DESCRIPTORS`, `drift_alert_condition`: the metric descriptors and the drift alert's condition; the
-  Pulumi program declares the same descriptors and alert policy from these definitions.
+- `DESCRIPTORS`, `drift_alert_condition`, `data_quality_alert_condition`: the metric descriptors and the alerts'
+  conditions; the Pulumi program declares the same descriptors and alert policies from these definitions.
 - `WorkflowsTrigger` (`gcp-workflow:projects/<p>/locations/<r>/workflows/<w>`): start a training workflow
   with the reason as its argument; Cloud Scheduler sends the same `execution_request` on the schedule.
 
@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pipelines.catalog import higher_is_better
+from pipelines.catalog import DATA_QUALITY_METRIC, higher_is_better
 
 if TYPE_CHECKING:
     from pipelines.config import RunConfig
@@ -59,6 +59,8 @@ DESCRIPTORS: dict[str, tuple[str, tuple[str, ...]]] = {
     VERDICT_METRIC: ("1 when the monitor finds drift or quality loss that warrants retraining",
                      (MODEL_LABEL, VERSION_LABEL)),
     QUALITY_METRIC: ("a model's quality metric once labels arrive", (MODEL_LABEL, VERSION_LABEL, "metric")),
+    DATA_QUALITY_METRIC: ("columns of the monitored window with data-quality problems (never drift)",
+                          (MODEL_LABEL, VERSION_LABEL)),
 }
 
 
@@ -112,6 +114,13 @@ def quality_alert_condition(namespace: str, model: str, metric: str, bound: floa
         "aggregations": [{**DRIFT_ALERT["aggregations"][0],
                           "perSeriesAligner": "ALIGN_MIN" if higher else "ALIGN_MAX",
                           "crossSeriesReducer": "REDUCE_MIN" if higher else "REDUCE_MAX"}]}}
+
+
+def data_quality_alert_condition(namespace: str, model: str) -> dict[str, Any]:
+    """The data-quality alert's condition: some column of the window has problems (it notifies, never retrains)."""
+    return {"displayName": f"{model}: data-quality problems", "conditionThreshold": {
+        **DRIFT_ALERT, "comparison": "COMPARISON_GT", "thresholdValue": 0.0,
+        "filter": metric_filter(namespace, DATA_QUALITY_METRIC, model)}}
 
 
 def time_series(metrics: Iterable[Metric], *, project: str, namespace: str, model: str, version: str,

@@ -139,10 +139,11 @@ class ModelServer:
         if replaced:
             self.metrics.swaps += 1
 
-    def _record(self, model: ServedModel, columns: dict[str, Any], predictions: Any, rows: int) -> None:
+    def _record(self, model: ServedModel, columns: dict[str, Any], predictions: Any, rows: int,
+                requests: list[tuple[str, int]]) -> None:
         self.metrics.batches += 1
         if self.inference_log is not None:
-            self.inference_log.append(columns, predictions, rows, model.version)
+            self.inference_log.append(columns, predictions, rows, model.version, requests)
 
     async def poll(self) -> None:
         """Follow the alias: check it now and then every `poll_seconds`."""
@@ -186,7 +187,7 @@ class ModelServer:
         try:
             parsed = payload_mod.parse_body(body, request.headers.get("content-type"))
             columns = model.prepare(parsed)
-            predictions = await batcher.predict(columns, parsed.rows)
+            predictions = await batcher.predict(columns, parsed.rows, request.headers.get("x-request-id"))
         except PayloadError as exc:
             return _error(exc.status, exc.message), 0
         except Exception as exc:  # the model refused input that passed the signature (NaN, unseen values...)

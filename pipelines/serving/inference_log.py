@@ -2,7 +2,9 @@
 
 Layout under the run config's `inference_log_uri` (any fsspec URI: a path, s3://, gs://, az://):
 `<uri>/<YYYY-MM-DD>/<HHMMSS>-<writer>-<seq>.parquet`, columns = the model's input columns, `prediction`,
-`_timestamp` (UTC) and `_model_version`. Appending is cheap and done on the request path; encoding and
+`_timestamp` (UTC), `_model_version`, and `_request_id` with `_request_row` (the request a row came in and its
+position there: the client's `X-Request-ID` header, or a fresh id; the monitor drops repeated requests, such as
+client retries or rows logged twice, before testing). Appending is cheap and done on the request path; encoding and
 writing happen off it, when `flush_rows` rows are pending or every `flush_seconds`.
 
 The buffer is bounded: rows of a failed write are kept for the next flush, but never more than `max_rows`
@@ -40,6 +42,7 @@ class Chunk:
     rows: int
     timestamp: float
     version: str
+    requests: list[tuple[str, int]]
 
 
 def chunks_to_table(chunks: list[Chunk]) -> pd.DataFrame:
@@ -55,6 +58,9 @@ def chunks_to_table(chunks: list[Chunk]) -> pd.DataFrame:
     stamps = np.concatenate([np.full(c.rows, c.timestamp) for c in chunks])
     data["_timestamp"] = pd.to_datetime(stamps, unit="s", utc=True)
     data["_model_version"] = np.concatenate([np.full(c.rows, c.version, dtype=object) for c in chunks])
+    requests = [request for c in chunks for request in c.requests]
+    data["_request_id"] = np.repeat(np.array([r for r, _ in requests], dtype=object), [n for _, n in requests])
+    data["_request_row"] = np.concatenate([np.arange(n, dtype=np.int64) for _, n in requests])
     return pd.DataFrame(data)
 
 
@@ -121,10 +127,13 @@ class InferenceLog:
         """Rows buffered and not written yet."""
         return self._pending
 
-    def append(self, columns: dict[str, Any], predictions: Any, rows: int, version: str) -> None:
-        """Buffer one request's rows (cheap: no copy, no encoding)."""
+    def append(self, columns: dict[str, Any], predictions: Any, rows: int, version: str,
+               requests: list[tuple[str, int]] | None = None) -> None:
+        """Buffer one batch's rows (cheap: no copy, no encoding); `requests` are the (request id, rows) it holds,
+        in order (one fresh request id for all rows when not given)."""
         with self._lock:
-            self._chunks.append(Chunk(columns, predictions, rows, time.time(), version))
+            self._chunks.append(Chunk(columns, predictions, rows, time.time(), version,
+                                      requests or [(uuid.uuid4().hex, rows)]))
             self._pending += rows
             self._drop_oldest()
             full = self._pending >= self.flush_rows

@@ -252,6 +252,9 @@ def test_drift_alert_uses_the_shared_definition(captured) -> None:
     assert drift["autoMitigate"] is False and drift["windowSize"] == DRIFT_ALERT["window_size"]
     quality = alerts["shipyard-prod-churn-quality-roc_auc"]["criteria"]["allOf"][0]
     assert (quality["operator"], quality["threshold"]) == ("LessThan", 0.75)
+    data_quality = alerts["shipyard-prod-churn-data-quality"]["criteria"]["allOf"][0]
+    assert (data_quality["metricName"], data_quality["operator"], data_quality["threshold"]) == (
+        "shipyard_data_quality_problems", "GreaterThan", 0.0)
     groups = of_type(capture, "azure-native:monitor:ActionGroup")
     assert {g.inputs["emailReceivers"][0]["emailAddress"] for g in groups} == {"ml-oncall@example.com"}
     [hook] = of_type(captured("azure-edge"), "azure-native:monitor:ActionGroup")

@@ -40,3 +40,21 @@ def test_a_pinned_image_builds_nothing_and_every_workload_runs_the_pin(captured)
     capture = captured("gcp-pinned")
     assert build_resources(capture) == []
     assert set(dict(workload_images(capture)).values()) == {PINNED_IMAGE}
+
+
+def test_the_gke_profile_builds_once_and_every_pod_runs_the_pushed_digest(captured, project) -> None:
+    """On the cluster profile the GCP foundation builds and pushes; the Kubernetes workloads run that digest and
+    build nothing of their own (no second build, no pull Secret: the nodes pull from Artifact Registry)."""
+    stack = "gcp-gke-prod"
+    spec = load_stack(stack, project_dir=project).spec
+    capture = captured(stack)
+    (build,) = build_resources(capture)
+    host = f"{spec.region}-docker.pkg.dev"
+    assert_build_inputs(build, project, f"{host}/{spec.gcp_settings.project}/{spec.prefix}-runtime",
+                        [{"address": host, "username": "oauth2accesstoken", "password": "[secret]"}])
+    ref = pushed_ref(capture, project, stack)
+    images = dict(workload_images(capture))
+    kinds = {path.split(" ")[0] for path in images}
+    assert kinds == {"kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:CronJob", "kubernetes:batch/v1:Job"}
+    assert {path: image for path, image in images.items() if image != ref} == {}
+    assert not [r for r in capture.resources if r.type == "kubernetes:core/v1:Secret" and r.name == "image-pull"]

@@ -16,7 +16,7 @@ from infra.spec import PlatformSpec
 from infra.stackfile import SpecError, load_stack
 from infra.targets.gcp import rules
 from infra.targets.gcp.names import LIMITS, gcp_name, label_key, label_value, labels
-from pipelines.adapters.gcp import drift_alert_condition
+from pipelines.adapters.gcp import data_quality_alert_condition, drift_alert_condition
 
 STACKS = ["gcp-dev", "gcp-staging", "gcp-prod", "gcp-edge"]
 SQL = "gcp:sql/databaseInstance:DatabaseInstance"
@@ -126,6 +126,11 @@ def test_drift_alert_is_the_adapters_condition_and_retraining_reaches_the_workfl
     assert condition["conditionThreshold"] == {**expected["conditionThreshold"]} | {
         "thresholdValue": expected["conditionThreshold"]["thresholdValue"]}
     assert len(policy.inputs["notificationChannels"]) == 2, "the e-mail and the retraining channel"
+    [data_quality] = [r for r in of_type(capture, "gcp:monitoring/alertPolicy:AlertPolicy")
+                      if r.name.endswith("-data-quality")]
+    dq = data_quality_alert_condition(spec.prefix, "churn")
+    assert data_quality.inputs["conditions"][0]["conditionThreshold"]["filter"] == dq["conditionThreshold"]["filter"]
+    assert len(data_quality.inputs["notificationChannels"]) == 1, "it notifies; it never starts retraining"
     [trigger] = of_type(capture, "gcp:eventarc/trigger:Trigger")
     assert trigger.inputs["destination"]["workflow"] == (
         "projects/acme-ml-staging/locations/europe-west1/workflows/shipyard-staging-training-churn")

@@ -110,11 +110,12 @@ def test_cloud_monitoring_sink_sends_the_declared_shapes(fake_google) -> None:
     assert isinstance(sink, gcp.CloudMonitoringSink)
     sink.emit([Metric(gcp.VERDICT_METRIC, {}, 1.0), Metric(gcp.QUALITY_METRIC, {"metric": "roc_auc"}, 0.81),
                Metric("shipyard_drift_feature_psi", {"feature": "x1", "kind": "numeric"}, 0.3),
-               Metric("shipyard_drift_prior_psi", {}, float("nan"))], model="churn", version="7")
+               Metric("shipyard_drift_prior_psi", {}, float("nan")), Metric(gcp.DATA_QUALITY_METRIC, {}, 2.0)],
+              model="churn", version="7")
     [(method, path, body)] = fake.requests
     assert (method, path) == ("POST", "/v3/projects/test-project/timeSeries")
     series = {s["metric"]["type"]: s for s in body["timeSeries"]}
-    assert len(series) == 3, "NaN is dropped"
+    assert len(series) == 4, "NaN is dropped"
     for name in gcp.DESCRIPTORS:
         declared = gcp.descriptor(NAMESPACE, name)
         sent = series[declared["type"]]

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: key that survives there was never translated: a typo in a plain dict, or a field the SDK doesn't have.
 MAP_FIELDS = frozenset({
     "tags", "tagsAll", "defaultTags",                   # cloud tags
-    "userLabels", "defaultLabels",                      # GCP labels (`labels` below is shared with Kubernetes)
+    "userLabels", "defaultLabels", "resourceLabels",    # GCP labels (`labels` below is shared with Kubernetes)
     "labels", "annotations", "matchLabels", "selector", "nodeSelector",  # Kubernetes metadata and selectors
     "data", "stringData", "binaryData",                 # ConfigMap / Secret payloads (file names as keys)
     "environment", "variables",                         # environment variable maps (SageMaker, Lambda)

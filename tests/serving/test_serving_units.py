@@ -40,7 +40,7 @@ def run_concurrently(batcher: Batcher, values: list[list[float]]) -> list[object
 
 def test_concurrent_requests_share_one_model_call_and_get_their_own_rows():
     batches = []
-    batcher = Batcher(fake_model(), 1024, lambda m, cols, preds, rows: batches.append(rows))
+    batcher = Batcher(fake_model(), 1024, lambda m, cols, preds, rows, requests: batches.append(rows))
     results = run_concurrently(batcher, [[1.0], [2.0, 3.0], [4.0]])
     assert [r.tolist() for r in results] == [[2.0], [4.0, 6.0], [8.0]]
     assert batches == [4]
@@ -48,7 +48,7 @@ def test_concurrent_requests_share_one_model_call_and_get_their_own_rows():
 
 def test_a_failing_request_does_not_fail_its_batch_neighbours():
     batches = []
-    batcher = Batcher(fake_model(), 1024, lambda m, cols, preds, rows: batches.append(rows))
+    batcher = Batcher(fake_model(), 1024, lambda m, cols, preds, rows, requests: batches.append(rows))
     results = run_concurrently(batcher, [[1.0], [13.0], [5.0]])
     assert results[0].tolist() == [2.0] and results[2].tolist() == [10.0]
     assert isinstance(results[1], ValueError)
@@ -57,11 +57,11 @@ def test_a_failing_request_does_not_fail_its_batch_neighbours():
 
 def test_non_batchable_models_and_row_limits_predict_separately():
     batches = []
-    batcher = Batcher(fake_model(batchable=False), 1024, lambda m, cols, preds, rows: batches.append(rows))
+    batcher = Batcher(fake_model(batchable=False), 1024, lambda m, cols, preds, rows, requests: batches.append(rows))
     run_concurrently(batcher, [[1.0], [2.0], [3.0]])
     assert batches == [1, 1, 1]
     batches.clear()
-    batcher = Batcher(fake_model(), 2, lambda m, cols, preds, rows: batches.append(rows))
+    batcher = Batcher(fake_model(), 2, lambda m, cols, preds, rows, requests: batches.append(rows))
     run_concurrently(batcher, [[1.0], [2.0], [3.0]])
     assert batches == [2, 1]
 
@@ -72,10 +72,12 @@ def test_concat_columns_keeps_types():
 
 
 def test_chunks_become_one_table_with_the_logging_columns():
-    chunks = [Chunk({"x": np.array([1.0, 2.0]), "c": ["a", "b"]}, np.array([0, 1]), 2, 1_700_000_000.0, "3"),
-              Chunk({"x": np.array([3.0]), "c": [None]}, np.array([[0.2, 0.8]]), 1, 1_700_000_001.0, "4")]
+    chunks = [Chunk({"x": np.array([1.0, 2.0]), "c": ["a", "b"]}, np.array([0, 1]), 2, 1_700_000_000.0, "3",
+                    [("r1", 2)]),
+              Chunk({"x": np.array([3.0]), "c": [None]}, np.array([[0.2, 0.8]]), 1, 1_700_000_001.0, "4", [("r2", 1)])]
     table = chunks_to_table(chunks)
-    assert list(table.columns) == ["x", "c", "prediction", "_timestamp", "_model_version"]
+    assert list(table.columns) == ["x", "c", "prediction", "_timestamp", "_model_version", "_request_id",
+                                   "_request_row"]
     assert table["x"].tolist() == [1.0, 2.0, 3.0]
     assert table["_model_version"].tolist() == ["3", "3", "4"]
     assert table["_timestamp"].iloc[2] == pd.Timestamp(1_700_000_001, unit="s", tz="UTC")
@@ -96,6 +98,14 @@ def test_a_failed_write_keeps_the_rows_for_the_next_flush(tmp_path):
     log.uri = str(tmp_path / "logs")
     assert log.flush() == 1 and log.pending == 0
     assert len(list((tmp_path / "logs").rglob("*.parquet"))) == 1
+
+
+def test_each_logged_row_carries_its_request_id_and_position():
+    chunks = [Chunk({"x": np.arange(3.0)}, np.zeros(3), 3, 0.0, "1", [("a", 1), ("b", 2)]),
+              Chunk({"x": np.arange(2.0)}, np.zeros(2), 2, 1.0, "1", [("a", 2)])]  # "a" again: a retry
+    table = chunks_to_table(chunks)
+    assert table["_request_id"].tolist() == ["a", "b", "b", "a", "a"]
+    assert table["_request_row"].tolist() == [0, 0, 1, 0, 1]
 
 
 class BrokenWriter(InferenceLog):

@@ -12,6 +12,7 @@ import re
 
 from infra.problems import Notice, Problem
 from infra.spec import AwsSpec, PlatformSpec
+from infra.targets import cluster
 from infra.targets.aws.jobs import aws_cron
 from infra.targets.aws.names import LIMITS, aws_name
 from infra.targets.aws.rollout import fleet_size, shift_notices, shift_problem, traffic_shift
@@ -137,7 +138,7 @@ def check(spec: PlatformSpec) -> list[Problem]:
         problems.append(Problem.at("registry.database.external_url.ref", (
             f"{external.ref!r} must be the ARN of a Secrets Manager secret holding the URL "
             "('arn:aws:secretsmanager:<region>:<account>:secret:<name>')")))
-    return problems + _network_problems(spec) + _rollout_problems(spec) + _name_problems(spec)
+    return problems + _network_problems(spec) + _rollout_problems(spec) + _name_problems(spec) + cluster.check(spec)
 
 
 _DATABASE_KEYS = ("size", "storage_gb", "high_availability", "backup_retention_days", "external_url")

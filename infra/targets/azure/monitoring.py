@@ -3,8 +3,9 @@ the platform's Application Insights), metric alerts to an action group for the s
 retraining started by the monitor itself through the Container Apps jobs API when the spec allows it.
 
 The drift alert watches the monitor's verdict (`shipyard_retrain_warranted`), defined once in
-`pipelines.adapters.azure.DRIFT_ALERT`; quality bounds get their own alerts. The monitor's identity may
-publish metrics to Application Insights and start its own model's training job, nothing else.
+`pipelines.adapters.azure.DRIFT_ALERT`; quality bounds and data-quality problems get their own alerts. The
+monitor's identity may publish metrics to Application Insights and start its own model's training job, nothing
+else.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from infra.targets.azure.registry import AzureModelRegistry
 from infra.targets.azure.sizes import replica
 from infra.targets.azure.training import AzureTrainingCluster, container_job
 from pipelines.adapters.azure import DRIFT_ALERT, MODEL_DIMENSION, bootstrap_command
-from pipelines.catalog import higher_is_better
+from pipelines.catalog import DATA_QUALITY_METRIC, higher_is_better
 
 QUALITY_METRIC = "shipyard_model_quality"
 MONITOR_TIME_LIMIT_SECONDS = 3600
@@ -77,7 +78,7 @@ class AzureMonitoring(Monitoring):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*workload.grants,
                                                                  training.run_configs[model.name].upload]))
         group = self._action_group(secrets)
-        alerts = [self._drift_alert(group), *self._quality_alerts(group)]
+        alerts = [self._drift_alert(group), *self._quality_alerts(group), self._data_quality_alert(group)]
         self.dashboard_url = base.insights.id.apply(metrics_url)
         self.done(drift_job=job.name, action_group=group.name, alerts=[a.name for a in alerts])
 
@@ -122,6 +123,15 @@ class AzureMonitoring(Monitoring):
         """One alert per quality bound of the spec (they notify; the verdict decides retraining)."""
         return [self._quality_alert(group, metric, bound)
                 for metric, bound in sorted(self.model.monitoring.min_quality.items())]
+
+    def _data_quality_alert(self, group: monitor.ActionGroup) -> monitor.MetricAlert:
+        """Notifies when the monitor finds data-quality problems (never drift; the monitor does not retrain on them)."""
+        model = self.model
+        return self._alert(
+            "data-quality", f"{model.registered_model}: data-quality problems in the monitored traffic",
+            criterion("data-quality", DATA_QUALITY_METRIC, self.base.metric_namespace, "GreaterThan", 0.0, "Maximum",
+                      {MODEL_DIMENSION: model.registered_model}),
+            group, severity=3, window_size="PT1H", evaluation_frequency="PT15M", auto_mitigate=True)
 
     def _quality_alert(self, group: monitor.ActionGroup, metric: str, bound: float) -> monitor.MetricAlert:
         model = self.model

@@ -6,6 +6,7 @@ import re
 
 from infra.problems import Notice, Problem
 from infra.spec import PlatformSpec
+from infra.targets import cluster
 from infra.targets.azure import layout
 from infra.targets.azure.names import RULES
 from infra.targets.azure.sizes import GPU_REGIONS, GPUS_PER_REPLICA, backup_days, postgres_storage_gb
@@ -92,7 +93,7 @@ def check(spec: PlatformSpec) -> list[Problem]:
         problems.append(Problem.at("networking.existing_network", (
             f"{network!r} is not a VNet resource id ('/subscriptions/<id>/resourceGroups/<group>/providers/"
             "Microsoft.Network/virtualNetworks/<name>')")))
-    return problems
+    return problems + cluster.check(spec)
 
 
 #: Platform-level keys the Azure target does not use -> what happens instead.

@@ -9,8 +9,6 @@ fetches the wheel with its managed identity and installs it before running (`BOO
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -18,7 +16,7 @@ from pulumi_azure_native import app, authorization
 
 from infra.components import TrainingCluster
 from infra.packaging import PipelinePackage
-from infra.runconfig import pipeline_config
+from infra.runconfig import content_key, pipeline_config_text
 from infra.spec import ModelSpec, PlatformSpec
 from infra.targets.azure import iam, layout, upload
 from infra.targets.azure.foundation import Foundation
@@ -46,18 +44,13 @@ def run_config_text(spec: PlatformSpec, model: ModelSpec, *, tracking_uri: str, 
     Metrics go to Azure Monitor on the platform's Application Insights; when the spec allows it the monitor
     starts retraining itself, through the Container Apps jobs API on the model's training job.
     """
-    document = pipeline_config(
+    return pipeline_config_text(
         spec, model, tracking_uri=tracking_uri,
         inference_log_uri=blob_uri(layout.CONTAINERS["inference"], model.name),
         reports_uri=blob_uri(layout.CONTAINERS["reports"], model.name),
         sinks=[f"azure-monitor:{insights_id}"],
         retrain=f"container-apps-job:{training_job}" if model.monitoring.retrain_on_drift else "none")
-    return json.dumps(document, sort_keys=True, indent=2) + "\n"
 
-
-def content_key(prefix: str, name: str, text: str) -> str:
-    """`<prefix>/<sha256[:16] of text>/<name>`: a key that changes exactly when the content does."""
-    return f"{prefix}/{hashlib.sha256(text.encode()).hexdigest()[:16]}/{name}"
 
 
 @dataclass

@@ -5,6 +5,10 @@ A `shipyard:gcp:Foundation` component (beside the four contract components) so s
 Workloads reach Cloud SQL over private services access and Google's APIs (GCS, Cloud Run, Secret Manager)
 through Private Google Access on the subnet; with no Cloud NAT they reach nothing else, and nothing reaches
 them but Cloud Run's own front end.
+
+For the GKE cluster profile (`cluster=True`) the subnet also carries the cluster's pod and service ranges,
+a Cloud NAT lets the private nodes pull images from outside Google, the GKE (and Filestore) APIs are enabled,
+and the Cloud Monitoring descriptors and dashboard of the managed profile are not declared.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from pulumi_gcp import (
 from infra.components import RegistryLogin, RuntimeImage
 from infra.image import ImagePlan
 from infra.spec import PlatformSpec
-from infra.targets.gcp import dashboards
+from infra.targets.gcp import dashboards, gke_facts
 from infra.targets.gcp.names import account_id, gcp_name, labels
 from infra.targets.gcp.services import APIS, CREATED_AGENTS, KMS_AGENTS, service_agent
 from pipelines.adapters.gcp import DESCRIPTORS, descriptor
 
+#: APIs the GKE cluster profile needs beyond the platform's.
+CLUSTER_APIS = ("container.googleapis.com", "file.googleapis.com")
 KEY_ROTATION_SECONDS = 90 * 24 * 3600
 UNTAGGED_IMAGE_DAYS = 14
 ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
@@ -77,11 +83,11 @@ class Foundation(pulumi.ComponentResource):
     image: pulumi.Output[str]
 
     def __init__(self, name: str, spec: PlatformSpec, image: ImagePlan, workloads: list[str],
-                 opts: pulumi.ResourceOptions | None = None):
+                 opts: pulumi.ResourceOptions | None = None, cluster: bool = False):
         """`image` says whether to build the runtime image; `workloads` names every workload that gets its own
-        service account."""
+        service account; `cluster` lays the network out for the GKE cluster profile."""
         super().__init__("shipyard:gcp:Foundation", name, None, opts)
-        self.spec = spec
+        self.spec, self.cluster = spec, cluster
         child = pulumi.ResourceOptions(parent=self)
         self.project = spec.gcp_settings.project or ""
         self.region = spec.region or ""
@@ -90,7 +96,7 @@ class Foundation(pulumi.ComponentResource):
             project_id=self.project, opts=pulumi.InvokeOptions(parent=self)).number
         self.apis = [projects.Service(f"{spec.prefix}-api-{api.split('.')[0]}", service=api, project=self.project,
                                       disable_on_destroy=False, opts=child)
-                     for api in (APIS if spec.gcp_settings.enable_apis else ())]
+                     for api in ((*APIS, *(CLUSTER_APIS if cluster else ())) if spec.gcp_settings.enable_apis else ())]
         self.child = after(child, *self.apis)
         self.network = self._network()
         self.key = self._key()
@@ -103,10 +109,11 @@ class Foundation(pulumi.ComponentResource):
                 id="expire-untagged", action="DELETE", condition=artifactregistry.RepositoryCleanupPolicyConditionArgs(
                     tag_state="UNTAGGED", older_than=f"{UNTAGGED_IMAGE_DAYS * 86400}s"))],
             opts=stateful(after(self.child, *self.key_grants), spec))
+        self.repository = repository
         self.repository_url = pulumi.Output.concat(self.region, "-docker.pkg.dev/", self.project, "/",
                                                    repository.repository_id)
         # The image every workload runs: the one the program builds and pushes to this repository (its digest),
-        # or the spec's pinned `runtime_image` (Cloud Run pulls Artifact Registry and public registries).
+        # or the spec's pinned `runtime_image` (Cloud Run and GKE pull Artifact Registry and public registries).
         if image.pinned is None:
             self.image = RuntimeImage(f"{spec.prefix}-runtime", image, self.repository_url,
                                       artifact_registry_login(self.region, repository), self.child).ref
@@ -116,6 +123,14 @@ class Foundation(pulumi.ComponentResource):
             f"{spec.prefix}-{w}", account_id=account_id(spec.prefix, w), project=self.project,
             display_name=gcp_name(spec.prefix, w, kind="display"), description=f"shipyard workload: {w}",
             opts=self.child) for w in workloads}
+        if not cluster:
+            self._monitoring()
+        self.register_outputs({"network": self.network.network, "key": self.key.id,
+                               "repository_url": self.repository_url, "image": self.image})
+
+    def _monitoring(self) -> None:
+        """The managed profile's custom metric descriptors and overview dashboard."""
+        spec = self.spec
         for metric in DESCRIPTORS:
             body = descriptor(dashboards.namespace(spec), metric)
             monitoring.MetricDescriptor(
@@ -127,8 +142,6 @@ class Foundation(pulumi.ComponentResource):
         overview = monitoring.Dashboard(f"{spec.prefix}-overview", project=self.project, opts=self.child,
                                         dashboard_json=dashboards.dashboard_json(spec, spec.models, "overview"))
         self.dashboard_url = overview.id.apply(lambda i: dashboards.dashboard_url(self.project, i))
-        self.register_outputs({"network": self.network.network, "key": self.key.id,
-                               "repository_url": self.repository_url, "image": self.image})
 
     def member(self, workload: str) -> pulumi.Output[str]:
         """The IAM member of a workload's service account."""
@@ -148,6 +161,9 @@ class Foundation(pulumi.ComponentResource):
             f"{prefix}-workloads", name=gcp_name(prefix, "workloads", kind="network"), project=self.project,
             region=self.region, network=network, ip_cidr_range=spec.gcp_settings.subnet_cidr,
             private_ip_google_access=True, opts=child,
+            secondary_ip_ranges=[compute.SubnetworkSecondaryIpRangeArgs(range_name=name, ip_cidr_range=cidr)
+                                 for name, cidr in (gke_facts.POD_RANGE, gke_facts.SERVICE_RANGE)]
+            if self.cluster else None,
             log_config=compute.SubnetworkLogConfigArgs(aggregation_interval="INTERVAL_10_MIN", flow_sampling=0.5,
                                                        metadata="INCLUDE_ALL_METADATA"))
         compute.Firewall(f"{prefix}-deny-ingress", name=gcp_name(prefix, "deny-ingress", kind="network"),
@@ -160,6 +176,14 @@ class Foundation(pulumi.ComponentResource):
             network=network, purpose="VPC_PEERING", address_type="INTERNAL",
             prefix_length=spec.gcp_settings.peering_prefix_length,
             description="private services access: Cloud SQL's private IP", opts=child)
+        if self.cluster:
+            router = compute.Router(f"{prefix}-router", name=gcp_name(prefix, "router", kind="network"),
+                                    project=self.project, region=self.region, network=network, opts=child)
+            compute.RouterNat(f"{prefix}-nat", name=gcp_name(prefix, "nat", kind="network"), project=self.project,
+                              region=self.region, router=router.name, nat_ip_allocate_option="AUTO_ONLY",
+                              source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+                              log_config=compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
+                              opts=child)
         peering = servicenetworking.Connection(
             f"{prefix}-services", network=network, service="servicenetworking.googleapis.com",
             reserved_peering_ranges=[peering_range.name], opts=child)

@@ -27,7 +27,7 @@ from infra.targets.gcp.registry import GcpModelRegistry
 from infra.targets.gcp.rules import scheduler_cron
 from infra.targets.gcp.training import JOB_RUNNER, WORKFLOW_INVOKER, GcpTrainingCluster, workflow_condition
 from infra.targets.objectstore import PREFIXES
-from pipelines.adapters.gcp import SCOPE, drift_alert_condition, quality_alert_condition
+from pipelines.adapters.gcp import SCOPE, data_quality_alert_condition, drift_alert_condition, quality_alert_condition
 
 MONITOR_TIME_LIMIT_SECONDS = 3600
 METRIC_WRITER = "roles/monitoring.metricWriter"
@@ -73,6 +73,9 @@ class GcpMonitoring(Monitoring):
                                 [quality_alert_condition(ns, registered, metric, bound)],
                                 channels[:len(model.monitoring.alerts)])
                    for metric, bound in sorted(model.monitoring.min_quality.items())]
+        quality.append(self._policy("data-quality", f"{registered}: data-quality problems",
+                                    [data_quality_alert_condition(ns, registered)],
+                                    channels[:len(model.monitoring.alerts)]))
         board = monitoring.Dashboard(f"{self.prefix}-monitoring", project=base.project, opts=self.child,
                                      dashboard_json=dashboards.dashboard_json(spec, [model], model.name))
         self.dashboard_url = board.id.apply(lambda i: dashboards.dashboard_url(base.project, i))

@@ -28,7 +28,9 @@ LIMITS = {
     "network": 63,             # networks, subnetworks, firewall rules, global addresses
     "topic": 255,
     "trigger": 63,             # Eventarc trigger
-    "display": 100,            # display names of alert policies and notification channels
+    "display": 100,
+    "cluster": 40,             # GKE cluster
+    "node_pool": 40,           # GKE node pool            # display names of alert policies and notification channels
 }
 
 #: GCP label keys and values: lowercase letters, digits, '_' and '-'; keys start with a letter; 63 at most.

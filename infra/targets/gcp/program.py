@@ -5,7 +5,8 @@ resource with the spec's tags made legal): the shared foundation (APIs, network,
 Registry repository, workload service accounts, metric descriptors, overview dashboard), the registry
 (MLflow on Cloud Run, Cloud SQL, the artifact bucket), training (Cloud Run jobs chained by a Workflow on a
 Cloud Scheduler schedule), and per model monitoring (drift job, alert policies, alert-driven retraining)
-and serving (a Cloud Run service). See docs/gcp.md.
+and serving (a Cloud Run service). With `gcp.compute: kubernetes` the same provider carries the GKE cluster
+profile instead (`gke.build_cluster`). See docs/gcp.md.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
 from infra.targets.base import TargetResources
+from infra.targets.cluster import on_cluster
 from infra.targets.gcp.foundation import Foundation
+from infra.targets.gcp.gke import build_cluster
 from infra.targets.gcp.monitoring import GcpMonitoring
 from infra.targets.gcp.names import labels
 from infra.targets.gcp.registry import GcpModelRegistry
@@ -43,6 +46,8 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: Pipel
         f"{spec.prefix}-gcp", project=spec.gcp_settings.project, region=spec.region,
         default_labels=labels(spec.all_tags),
         opts=pulumi.ResourceOptions(parent=platform))
+    if on_cluster(spec):
+        return build_cluster(platform, spec, package, image, secrets, provider)
     under = pulumi.ResourceOptions(parent=platform, providers={"gcp": provider})
     base = Foundation(f"{spec.prefix}-foundation", spec, image, workloads(spec), opts=under)
     registry = GcpModelRegistry(f"{spec.prefix}-registry", spec, base, secrets, opts=under)

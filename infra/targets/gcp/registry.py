@@ -60,6 +60,35 @@ def mlflow_args(*, workers: int, artifact_root: str, allowed_hosts: str) -> list
             "--default-artifact-root", artifact_root, "--no-serve-artifacts", "--allowed-hosts", allowed_hosts]
 
 
+def cloud_sql(spec: PlatformSpec, base: Foundation, opts: pulumi.ResourceOptions
+              ) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
+    """The registry's Cloud SQL PostgreSQL (private IP only, encrypted connections, the platform key, backups):
+    its SQLAlchemy URL as a Pulumi secret, and the database and user MLflow needs before it starts."""
+    prefix, database = spec.prefix, spec.registry.database
+    password = pulumi_random.RandomPassword(f"{prefix}-database", length=32, special=False, opts=opts)
+    instance = sql.DatabaseInstance(
+        gcp_name(prefix, "mlflow", kind="sql_instance", autonamed=True), project=base.project,
+        region=base.region, database_version=POSTGRES_VERSION, encryption_key_name=base.key.id,
+        deletion_protection=spec.is_prod,
+        settings=sql.DatabaseInstanceSettingsArgs(
+            tier=size(database.size).sql_tier, edition="ENTERPRISE",
+            availability_type="REGIONAL" if database.high_availability else "ZONAL",
+            disk_size=database.storage_gb, disk_type="PD_SSD", disk_autoresize=True,
+            disk_autoresize_limit=database.storage_gb * 2, deletion_protection_enabled=spec.is_prod,
+            ip_configuration=sql.DatabaseInstanceSettingsIpConfigurationArgs(
+                ipv4_enabled=False, private_network=base.network.network, ssl_mode="ENCRYPTED_ONLY"),
+            backup_configuration=backup_configuration(database.backup_retention_days),
+            maintenance_window=sql.DatabaseInstanceSettingsMaintenanceWindowArgs(day=7, hour=3),
+            user_labels=base.labels),
+        opts=stateful(after(opts, base.network.peering, *base.key_grants), spec))
+    db = sql.Database(f"{prefix}-mlflow", name=DB_NAME, instance=instance.name, project=base.project,
+                      opts=stateful(opts, spec))
+    user = sql.User(f"{prefix}-mlflow", name=DB_USER, instance=instance.name, password=password.result,
+                    project=base.project, opts=opts)
+    url = pulumi.Output.all(password.result, instance.private_ip_address).apply(lambda v: database_url(v[0], v[1]))
+    return pulumi.Output.secret(url), [db, user]
+
+
 class GcpModelRegistry(ModelRegistry):
     """MLflow on Cloud Run, its Cloud SQL backend and the artifact bucket."""
 
@@ -99,30 +128,8 @@ class GcpModelRegistry(ModelRegistry):
         external = spec.registry.database.external_url
         if external is not None:
             return self._external_database(external)
-        base, prefix, database = self.base, spec.prefix, spec.registry.database
-        password = pulumi_random.RandomPassword(f"{prefix}-database", length=32, special=False, opts=self.child)
-        instance = sql.DatabaseInstance(
-            gcp_name(prefix, "mlflow", kind="sql_instance", autonamed=True), project=base.project,
-            region=base.region, database_version=POSTGRES_VERSION, encryption_key_name=base.key.id,
-            deletion_protection=spec.is_prod,
-            settings=sql.DatabaseInstanceSettingsArgs(
-                tier=size(database.size).sql_tier, edition="ENTERPRISE",
-                availability_type="REGIONAL" if database.high_availability else "ZONAL",
-                disk_size=database.storage_gb, disk_type="PD_SSD", disk_autoresize=True,
-                disk_autoresize_limit=database.storage_gb * 2, deletion_protection_enabled=spec.is_prod,
-                ip_configuration=sql.DatabaseInstanceSettingsIpConfigurationArgs(
-                    ipv4_enabled=False, private_network=base.network.network, ssl_mode="ENCRYPTED_ONLY"),
-                backup_configuration=backup_configuration(database.backup_retention_days),
-                maintenance_window=sql.DatabaseInstanceSettingsMaintenanceWindowArgs(day=7, hour=3),
-                user_labels=base.labels),
-            opts=stateful(after(self.child, base.network.peering, *base.key_grants), spec))
-        sql.Database(f"{prefix}-mlflow", name=DB_NAME, instance=instance.name, project=base.project,
-                     opts=stateful(self.child, spec))
-        sql.User(f"{prefix}-mlflow", name=DB_USER, instance=instance.name, password=password.result,
-                 project=base.project, opts=self.child)
-        url = pulumi.Output.all(password.result, instance.private_ip_address).apply(
-            lambda v: database_url(v[0], v[1]))
-        return self._secret("mlflow-db", "MLflow's PostgreSQL URL", pulumi.Output.secret(url))
+        url, _ = cloud_sql(spec, self.base, self.child)
+        return self._secret("mlflow-db", "MLflow's PostgreSQL URL", url)
 
     def _external_database(self, url: Secret) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
         if url.ref is not None:  # an existing Secret Manager secret whose latest version is the URL

@@ -1,4 +1,8 @@
-"""What the GCP target refuses (`check`) and what it does not honour (`ignored`): pure, no SDK."""
+"""What the GCP target refuses (`check`) and what it does not honour (`ignored`): pure, no SDK.
+
+With `gcp.compute: kubernetes` (the GKE cluster profile) the project, region, name and network rules still hold;
+the rest are the Kubernetes target's (`infra.targets.cluster`) and GKE's own (GPU machines, address ranges).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ import re
 from infra.cron import Cron, normalize
 from infra.problems import Notice, Problem
 from infra.spec import PlatformSpec
+from infra.targets import cluster
 from infra.targets.baseline import changed
+from infra.targets.gcp import gke_facts
 from infra.targets.gcp.sizes import GPU_ACCELERATOR, GPU_REGIONS, MAX_GPUS
 from infra.targets.schedules import schedule_problems
 
@@ -56,7 +62,6 @@ def scheduler_cron(expression: str) -> str:
     return " ".join([*(_field(text, high) for text, high in zip(fields[:4], _FIELD_HIGHS, strict=True)), fields[4]])
 
 
-
 def _gpu_problems(spec: PlatformSpec) -> list[Problem]:
     """GPUs on Cloud Run: one L4 per task or instance, only in some regions."""
     wants = [("training.size", spec.training.size)]
@@ -82,20 +87,48 @@ def _name_problems(spec: PlatformSpec) -> list[Problem]:
     return []
 
 
+def _gke_problems(spec: PlatformSpec) -> list[Problem]:
+    """What GKE refuses: a GPU count no G2 machine has, a subnet overlapping the cluster's own ranges."""
+    problems = []
+    if spec.training.size == "gpu" and spec.training.gpu_count not in gke_facts.GPU_MACHINES:
+        problems.append(Problem.at("training.gpu_count", (
+            f"GKE's {gke_facts.GPU_ACCELERATOR} machines carry {', '.join(map(str, gke_facts.GPU_MACHINES))} GPUs; "
+            f"got {spec.training.gpu_count}")))
+    overlaps = gke_facts.range_overlaps(spec.gcp_settings.subnet_cidr)
+    if overlaps:
+        problems.append(Problem.at("gcp.subnet_cidr", (
+            f"{spec.gcp_settings.subnet_cidr!r} overlaps the cluster's pod, service or control-plane range "
+            f"({', '.join(overlaps)}); pick another private range")))
+    return problems
+
+
 def check(spec: PlatformSpec) -> list[Problem]:
     """Everything in `spec` the GCP target refuses, located by key path."""
-    problems = (region_problems(spec.region) + schedule_problems(spec, scheduler_cron) + _gpu_problems(spec)
-                + _name_problems(spec))
+    problems = region_problems(spec.region) + _name_problems(spec) + _project_problems(spec)
+    network = spec.networking.existing_network
+    if network is not None and not _NETWORK.match(network):
+        problems.append(Problem.at("networking.existing_network", (
+            f"{network!r} is not a VPC network: give its name or 'projects/<project>/global/networks/<name>'")))
+    if cluster.on_cluster(spec):
+        return problems + _gke_problems(spec) + cluster.check(spec)
+    return problems + schedule_problems(spec, scheduler_cron) + _gpu_problems(spec) + _managed_ref_problems(spec)
+
+
+def _project_problems(spec: PlatformSpec) -> list[Problem]:
+    problems = []
     project = spec.gcp_settings.project
     if project is None:
         problems.append(Problem.at("gcp.project", "is required for target 'gcp' (the project id, e.g. 'acme-ml-dev')"))
     elif not _PROJECT.match(project):
         problems.append(Problem.at("gcp.project", (
             f"{project!r} is not a project id: 6-30 lowercase letters, digits and '-', starting with a letter")))
-    network = spec.networking.existing_network
-    if network is not None and not _NETWORK.match(network):
-        problems.append(Problem.at("networking.existing_network", (
-            f"{network!r} is not a VPC network: give its name or 'projects/<project>/global/networks/<name>'")))
+    return problems
+
+
+def _managed_ref_problems(spec: PlatformSpec) -> list[Problem]:
+    """Secret references of the managed profile: Secret Manager secrets (on the cluster they are Kubernetes
+    Secrets, checked by the Kubernetes target's rules)."""
+    problems = []
     external = spec.registry.database.external_url
     if external is not None and external.ref is not None and not _SECRET.match(external.ref):
         problems.append(Problem.at("registry.database.external_url.ref", (
@@ -131,6 +164,8 @@ _ROLLOUT_NOTICE = ("{strategy!r} is not done on GCP: Cloud Run moves all traffic
 
 def ignored(spec: PlatformSpec) -> list[Notice]:
     """Every setting of `spec` the GCP target does not honour, with what happens instead."""
+    if cluster.on_cluster(spec):
+        return cluster.ignored(spec)
     notices = [Notice(path, _PLATFORM_NOTICES[path]) for path in changed(spec, *_PLATFORM_NOTICES)]
     for i, model in enumerate(spec.models):
         paths = changed(spec, *(f"models[{i}].{key}" for key in _MODEL_NOTICES))

@@ -22,6 +22,7 @@ SERVICE_AGENTS = {
     "secretmanager.googleapis.com": "gcp-sa-secretmanager.iam.gserviceaccount.com",
     "pubsub.googleapis.com": "gcp-sa-pubsub.iam.gserviceaccount.com",
     "monitoring.googleapis.com": "gcp-sa-monitoring-notification.iam.gserviceaccount.com",
+    "container.googleapis.com": "container-engine-robot.iam.gserviceaccount.com",
 }
 #: Agents that exist only once created (`projects.ServiceIdentity`); the storage agent always exists.
 CREATED_AGENTS = ("sqladmin.googleapis.com", "artifactregistry.googleapis.com", "secretmanager.googleapis.com",

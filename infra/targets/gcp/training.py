@@ -11,7 +11,6 @@ as its own account that may only run these jobs; Cloud Scheduler's account may o
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from pulumi_gcp import cloudrunv2, cloudscheduler, projects, storage, workflows
 
 from infra.components import TrainingCluster
 from infra.packaging import PipelinePackage
-from infra.runconfig import pipeline_config
+from infra.runconfig import content_key, pipeline_config_text
 from infra.spec import ModelSpec, PlatformSpec
 from infra.targets.gcp import dashboards
 from infra.targets.gcp.foundation import Foundation, after
@@ -45,17 +44,12 @@ def run_config_text(spec: PlatformSpec, model: ModelSpec, *, tracking_uri: str, 
     Metrics go to Cloud Monitoring; `retrain` is `none` because on GCP retraining is alert-driven: the drift
     alert opens one incident per drift episode, which starts the training workflow through Pub/Sub and Eventarc.
     """
-    document = pipeline_config(
+    return pipeline_config_text(
         spec, model, tracking_uri=tracking_uri,
         inference_log_uri=f"gs://{bucket}/{PREFIXES['inference']}/{model.name}",
         reports_uri=f"gs://{bucket}/{PREFIXES['reports']}/{model.name}",
         sinks=[f"cloud-monitoring:{spec.gcp_settings.project}/{dashboards.namespace(spec)}"], retrain="none")
-    return json.dumps(document, sort_keys=True, indent=2) + "\n"
 
-
-def content_key(prefix: str, name: str, text: str) -> str:
-    """`<prefix>/<sha256[:16] of text>/<name>`: a key that changes exactly when the content does."""
-    return f"{prefix}/{hashlib.sha256(text.encode()).hexdigest()[:16]}/{name}"
 
 
 def workflow_source(model: str, jobs: dict[str, str]) -> str:

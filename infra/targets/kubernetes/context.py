@@ -6,7 +6,7 @@ house labels.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_kubernetes.batch.v1 import CronJob, CronJobSpecArgs, JobSpecArgs, JobTemplateSpecArgs
@@ -30,14 +30,17 @@ from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
 from infra.targets.kubernetes.labels import Workload
 from infra.targets.kubernetes.network import Policy, policy_spec
+from infra.targets.kubernetes.profile import ClusterProfile, Placement
 
 
 @dataclass(frozen=True)
 class Context:
     """The platform-wide facts a component needs. `namespace` is the Namespace resource's name output,
     so every namespaced object depends on the Namespace; `namespace_name` is the same name, plain. `image` is
-    what every runtime container runs (the pinned image or the pushed digest), `image_identity` a plain string
-    that changes with it, `pull_secret` the name of the Secret pods pull it with (None: no credentials)."""
+    what every runtime container runs (the pinned image, the pushed digest, or the cluster profile's),
+    `image_identity` a plain string that changes with it, `pull_secret` the name of the Secret pods pull it with
+    (None: no credentials). `profile` holds what a cloud's cluster profile changes (nothing, on the Kubernetes
+    target)."""
 
     spec: PlatformSpec
     package: PipelinePackage
@@ -45,9 +48,19 @@ class Context:
     namespace_name: str
     data_claim: pulumi.Output[str]
     secrets: SecretValues
-    image: pulumi.Output[str]
+    image: pulumi.Input[str]
     image_identity: str
-    pull_secret: pulumi.Output[str] | None = None
+    pull_secret: pulumi.Input[str] | None = None
+    profile: ClusterProfile = field(default_factory=ClusterProfile)
+
+    @property
+    def object_store(self) -> bool:
+        """Whether MLflow's artifacts live in an object store (an S3 endpoint, or the cloud profile's store)."""
+        return bool(self.spec.registry.artifacts.s3_endpoint) or self.profile.artifacts is not None
+
+    def placement(self, component: str) -> Placement | None:
+        """Where pods of `component` (`app.kubernetes.io/component`) run: the profile's node pool, else anywhere."""
+        return self.profile.placement.get(component)
 
     @property
     def platform_version(self) -> str:
@@ -61,7 +74,7 @@ class Context:
         return Workload(name=name, instance=instance, component=component, part_of=self.spec.name, version=version)
 
     def meta(self, name: pulumi.Input[str], workload: Workload,
-             annotations: Mapping[str, str] | None = None) -> ObjectMetaArgs:
+             annotations: Mapping[str, pulumi.Input[str]] | None = None) -> ObjectMetaArgs:
         """Metadata of a namespaced object: its explicit name, the namespace, the workload's labels."""
         return ObjectMetaArgs(name=name, namespace=self.namespace, labels=workload.labels,
                               annotations=dict(annotations) if annotations else None)
@@ -73,8 +86,9 @@ class Context:
 
 def service_account(ctx: Context, resource_name: str, name: str, workload: Workload,
                     opts: pulumi.ResourceOptions, automount_token: bool = False) -> ServiceAccount:
-    """A workload's own ServiceAccount; its API token is mounted only when `automount_token`."""
-    return ServiceAccount(resource_name, metadata=ctx.meta(name, workload),
+    """A workload's own ServiceAccount, annotated as the cluster profile asks (workload identity); its API token
+    is mounted only when `automount_token`."""
+    return ServiceAccount(resource_name, metadata=ctx.meta(name, workload, ctx.profile.account_annotations.get(name)),
                           automount_service_account_token=automount_token, opts=opts)
 
 

@@ -55,7 +55,7 @@ from infra.targets.kubernetes.workload import (
     pod_spec,
     tcp_probe,
 )
-from pipelines.catalog import higher_is_better, worse_operator
+from pipelines.catalog import DATA_QUALITY_METRIC, higher_is_better, worse_operator
 
 #: The drift run's size class: it reads a window of the inference log and profiles it.
 MONITOR_SIZE = "small"
@@ -98,6 +98,9 @@ def alert_rules(model: ModelSpec, namespace: str) -> list[dict[str, Any]]:
               f"The prediction or label distribution of {name} has shifted."),
         alert("ShipyardMajorDrift", f"max(shipyard_drift_severity{{{drift}}}) >= 2", "critical",
               f"{name} drifted severely; retraining is warranted."),
+        alert("ShipyardDataQuality", f"max({DATA_QUALITY_METRIC}{{{drift}}}) > 0", "warning",
+              f"{name}'s traffic has data-quality problems in {{{{ $value }}}} columns (see the drift report); "
+              "not drift, no retraining."),
         alert("ShipyardDriftMetricsMissing", f"absent(shipyard_drift_window_rows{{{drift}}})", "warning",
               f"No drift metrics for {name}: the drift CronJob has not run or its metrics are not scraped.", "3h"),
         alert("ShipyardServingErrors",
@@ -143,7 +146,7 @@ class KubernetesMonitoring(Monitoring):
         pod = pipelines_pod(training.runtimes[key], "monitor", service_account=account_name,
                             container_resources=resources(MONITOR_SIZE), data_volume=ctx.data_claim,
                             automount_token=retrains(model), restart_policy="Never",
-                            pod_affinity=data_pod_affinity(spec))
+                            pod_affinity=data_pod_affinity(spec), placement=ctx.placement("monitoring"))
         job = job_spec(ctx, monitor, pod, backoff_limit=1, deadline_seconds=MONITOR_DEADLINE_SECONDS,
                        ttl_seconds=MONITOR_JOB_TTL_SECONDS)
         cron_job(ctx, f"{key}-drift", cronjob, monitor, model.monitoring.schedule, job, self.child,
@@ -218,7 +221,8 @@ class KubernetesMonitoring(Monitoring):
                 metadata=ctx.pod_meta(workload, scrape_annotations(layout.METRICS_PORT, path)),
                 spec=pod_spec([container], service_account=account.metadata.apply(lambda m: m.name),
                               volumes=[claim_volume("data", ctx.data_claim, read_only=True)],
-                              pod_affinity=data_pod_affinity(ctx.spec), pull_secret=ctx.pull_secret)),
+                              pod_affinity=data_pod_affinity(ctx.spec), placement=ctx.placement("monitoring"),
+                              pull_secret=ctx.pull_secret)),
         ), opts=self.child)
         service(ctx, f"{key}-drift-metrics", name, workload, [("metrics", layout.METRICS_PORT)], self.child)
         network_policy(ctx, f"{key}-drift-metrics-network", network.metrics_policy(name, workload.selector),

@@ -109,12 +109,16 @@ def is_remote(uri: str) -> bool:
     return urlparse(uri).scheme in REMOTE_SCHEMES
 
 
-def mlflow_policy(selector: dict[str, str], clients: Peer, database: Peer | None, s3_endpoint: str | None) -> Policy:
+def mlflow_policy(selector: dict[str, str], clients: Peer, database: Peer | None, s3_endpoint: str | None,
+                  extra_ports: tuple[int, ...] = ()) -> Policy:
     """MLflow: called by the pipelines pods; calls its database (`None`: an external one, any address,
-    PostgreSQL's port) and the S3 endpoint when artifacts live there."""
+    PostgreSQL's port), the S3 endpoint when artifacts live there, and any address on `extra_ports` (a cloud
+    object store and its workload-identity endpoint, on a cloud's cluster profile)."""
     egress = [Rule((database,) if database else (), tcp(layout.POSTGRES_PORT))]
     if s3_endpoint:
         egress.append(Rule((), tcp(s3_port(s3_endpoint))))
+    if extra_ports:
+        egress.append(Rule((), tcp(*extra_ports)))
     return Policy(layout.MLFLOW, tuple(sorted(selector.items())),
                   ingress=(Rule((clients,), tcp(layout.MLFLOW_PORT)),), egress=tuple(egress))
 

@@ -1,7 +1,7 @@
 """Platform-wide objects, owned by the `Platform` component itself: the namespace, its baseline
 NetworkPolicies (deny everything, allow DNS), the shared data volume, and the runtime image (built and pushed
-to `kubernetes.image_repository` unless the spec pins one) with the pods' image pull Secret when the spec
-gives registry credentials.
+to `kubernetes.image_repository` unless the spec pins one or a cloud's cluster profile brings its own) with
+the pods' image pull Secret when the spec gives registry credentials.
 
 The shared data volume holds what serving, the drift monitor and the metrics file server exchange: inference
 logs, drift reports and drift metrics. It is ReadWriteMany on `kubernetes.shared_storage_class`, else
@@ -28,6 +28,7 @@ from infra.spec import PlatformSpec
 from infra.targets.kubernetes import layout, network
 from infra.targets.kubernetes.context import Context, claim, network_policy, stateful
 from infra.targets.kubernetes.labels import Workload
+from infra.targets.kubernetes.profile import ClusterProfile
 from infra.targets.kubernetes.sizes import STORAGE_GB
 
 #: Pod Security Admission: every pod of the namespace must meet the `restricted` profile.
@@ -71,21 +72,24 @@ def declare_image(spec: PlatformSpec, plan: ImagePlan, secrets: SecretValues, pu
 
 
 def declare_platform(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
-                     image: ImagePlan, secrets: SecretValues) -> Context:
-    """Declare the namespace, the baseline policies, the data volume and the runtime image; return the shared
-    context."""
-    child = pulumi.ResourceOptions(parent=platform)
+                     image: ImagePlan, secrets: SecretValues, profile: ClusterProfile) -> Context:
+    """Declare the namespace, the baseline policies, the data volume and the runtime image (unless the cluster
+    profile brings its own); return the shared context."""
+    child = profile.options(platform)
     identity = Workload(name=spec.name, instance=spec.prefix, component="platform", part_of=spec.name,
                         version=package.version.split("+", 1)[0])
     # Deleting the namespace would delete the database's volume with it: it is state, protected in prod.
     namespace = Namespace("namespace", metadata=ObjectMetaArgs(
         name=layout.namespace_name(spec), labels={**identity.labels, **POD_SECURITY}), opts=stateful(child, spec))
     namespace_name = namespace.metadata.apply(lambda m: m.name)
-    pull_meta = ObjectMetaArgs(name=layout.PULL_SECRET, namespace=namespace_name, labels=identity.labels)
-    runtime, pull_secret = declare_image(spec, image, secrets, pull_meta, child)
+    if profile.image is not None:  # a cloud's cluster profile built and pushed it to its own registry
+        runtime, pull_secret = pulumi.Output.from_input(profile.image), None
+    else:
+        pull_meta = ObjectMetaArgs(name=layout.PULL_SECRET, namespace=namespace_name, labels=identity.labels)
+        runtime, pull_secret = declare_image(spec, image, secrets, pull_meta, child)
     ctx = Context(spec=spec, package=package, namespace=namespace_name, namespace_name=layout.namespace_name(spec),
                   data_claim=pulumi.Output.from_input(layout.DATA_CLAIM), secrets=secrets, image=runtime,
-                  image_identity=image.identity, pull_secret=pull_secret)
+                  image_identity=image.identity, pull_secret=pull_secret, profile=profile)
     for policy in (network.default_deny(), network.allow_dns()):
         network_policy(ctx, policy.name, policy, identity, child)
     data = claim(ctx, "data", layout.DATA_CLAIM, identity, STORAGE_GB["data"], layout.data_access_mode(spec),

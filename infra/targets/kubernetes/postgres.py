@@ -83,7 +83,8 @@ def declare_postgres(ctx: Context, password_secret: pulumi.Input[str], clients: 
         template=PodTemplateSpecArgs(
             metadata=ctx.pod_meta(db),
             spec=pod_spec([container], service_account=account.metadata.apply(lambda m: m.name),
-                          volumes=[empty_dir("run", "16Mi"), empty_dir("tmp"), password.volume_args()]),
+                          volumes=[empty_dir("run", "16Mi"), empty_dir("tmp"), password.volume_args()],
+                          placement=ctx.placement("database")),
         ),
         volume_claim_templates=[PersistentVolumeClaimArgs(
             metadata=ObjectMetaArgs(name="data", labels=db.labels),

@@ -1,9 +1,9 @@
 """The Kubernetes target's program: the whole platform in one namespace of an existing cluster.
 
 `build` declares the namespace-wide objects under the Platform component (namespace, default-deny and DNS
-NetworkPolicies, the shared data volume, the runtime image and its pull Secret), then the four components:
-`KubernetesRegistry` (MLflow + PostgreSQL), `KubernetesTraining` (the shipped wheel, run configurations,
-training CronJobs and initial Jobs), and per model `KubernetesServing` and `KubernetesMonitoring`. Modules:
+NetworkPolicies, the shared data volume), then the four components: `KubernetesRegistry` (MLflow +
+PostgreSQL), `KubernetesTraining` (the shipped wheel, run configurations, training CronJobs and initial
+Jobs), and per model `KubernetesServing` and `KubernetesMonitoring`. Modules:
 
 - `sizes`: size class -> requests / limits (the one table to edit for a new size);
 - `layout`: names, ports, paths; `labels`: `app.kubernetes.io/*`; `network`: the allowed flows; `rbac`: the
@@ -22,6 +22,7 @@ from infra.targets.base import TargetResources
 from infra.targets.kubernetes import layout
 from infra.targets.kubernetes.monitoring import KubernetesMonitoring
 from infra.targets.kubernetes.platform import declare_platform
+from infra.targets.kubernetes.profile import ClusterProfile
 from infra.targets.kubernetes.registry import KubernetesRegistry
 from infra.targets.kubernetes.serving import KubernetesServing
 from infra.targets.kubernetes.training import KubernetesTraining
@@ -30,8 +31,16 @@ from infra.targets.kubernetes.training import KubernetesTraining
 def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage, image: ImagePlan,
           secrets: SecretValues) -> TargetResources:
     """Declare the platform on Kubernetes and return its components."""
-    ctx = declare_platform(platform, spec, package, image, secrets)
-    child = pulumi.ResourceOptions(parent=platform)
+    return build_workloads(platform, spec, package, image, secrets, ClusterProfile())
+
+
+def build_workloads(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+                    image: ImagePlan, secrets: SecretValues, profile: ClusterProfile) -> TargetResources:
+    """Declare the Kubernetes target's workloads under `platform` with what a cloud's cluster `profile` changes
+    (nothing, for the Kubernetes target itself); the cloud profiles call this on the cluster they create, with
+    the image they pushed as `profile.image` (`image` then only names it, for the initial Job)."""
+    ctx = declare_platform(platform, spec, package, image, secrets, profile)
+    child = profile.options(platform)
     registry = KubernetesRegistry(f"{spec.prefix}-registry", ctx, child)
     training = KubernetesTraining(f"{spec.prefix}-training", ctx, registry, child)
     endpoints = {m.name: KubernetesServing(f"{spec.prefix}-{m.name}-serving", ctx, m, registry, training, child)

@@ -1,6 +1,7 @@
 """The model registry on Kubernetes: the MLflow tracking server (Deployment + Service, lean: N workers, no
 job runner) on PostgreSQL (the built-in StatefulSet or an external database), artifacts on a volume or an
-existing S3-compatible endpoint, served to every client through MLflow's artifact proxy.
+existing S3-compatible endpoint, served to every client through MLflow's artifact proxy. A cloud's cluster
+profile (`profile.ClusterProfile`) gives the managed database's URL and the cloud object store instead.
 
 The backend-store URI and the S3 credentials are Secrets mounted as files; `workload.env_from_files` wraps
 `mlflow server` in a shell that exports them from those files (MLflow reads them only from the environment).
@@ -69,11 +70,12 @@ def artifact_uri(spec: PlatformSpec, namespace: str) -> str:
     return artifacts_destination(spec) if uses_s3(spec) else f"pvc://{namespace}/{layout.ARTIFACTS_CLAIM}"
 
 
-def mlflow_command(spec: PlatformSpec) -> list[str]:
-    """The lean tracking server: the spec's worker count; artifacts proxied (clients need no storage access)."""
+def mlflow_command(spec: PlatformSpec, destination: str | None = None) -> list[str]:
+    """The lean tracking server: the spec's worker count; artifacts proxied (clients need no storage access) to
+    `destination` (default: `artifacts_destination`)."""
     return ["mlflow", "server", "--host", "0.0.0.0", "--port", str(layout.MLFLOW_PORT),
             "--workers", str(spec.registry.workers),
-            "--serve-artifacts", "--artifacts-destination", artifacts_destination(spec)]
+            "--serve-artifacts", "--artifacts-destination", destination or artifacts_destination(spec)]
 
 
 def allowed_hosts(namespace: str, domain: str) -> str:
@@ -83,9 +85,10 @@ def allowed_hosts(namespace: str, domain: str) -> str:
     return ",".join(h for host in hosts for h in (host, f"{host}:*"))
 
 
-def mlflow_replicas(spec: PlatformSpec) -> int:
-    """One server on a ReadWriteOnce artifact volume; two in prod when artifacts are on S3."""
-    return 2 if spec.is_prod and uses_s3(spec) else 1
+def mlflow_replicas(spec: PlatformSpec, object_store: bool | None = None) -> int:
+    """One server on a ReadWriteOnce artifact volume; two in prod when artifacts are in an object store (the S3
+    endpoint unless `object_store` says otherwise)."""
+    return 2 if spec.is_prod and (uses_s3(spec) if object_store is None else object_store) else 1
 
 
 def postgres_uri(namespace: str, domain: str, password: str) -> str:
@@ -103,7 +106,7 @@ class KubernetesRegistry(ModelRegistry):
 
     def __init__(self, name: str, ctx: Context, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
-        spec = ctx.spec
+        spec, profile = ctx.spec, ctx.profile
         self.workload = mlflow = ctx.workload(layout.MLFLOW, "registry")
         backend, database, depends = self._backend_store(ctx, mlflow)
         storage_env, credentials = self._artifact_store(ctx, mlflow)
@@ -115,15 +118,18 @@ class KubernetesRegistry(ModelRegistry):
             from_files.update({key: credentials.path(key) for key in S3_KEYS})
         volumes = [empty_dir("tmp", "1Gi"), *(files.volume_args() for files in secret_files)]
         mounts = [mount("tmp", layout.TMP_DIR), *(files.mount_args() for files in secret_files)]
-        if not uses_s3(spec):
+        if not ctx.object_store:
             artifacts = claim(ctx, "mlflow-artifacts", layout.ARTIFACTS_CLAIM, mlflow, STORAGE_GB["artifacts"],
                               "ReadWriteOnce", stateful(self.child, spec))
             volumes.append(claim_volume("artifacts", artifacts.metadata.apply(lambda m: m.name)))
             mounts.append(mount("artifacts", layout.ARTIFACTS_DIR))
+        destination = pulumi.Output.from_input(profile.artifacts) if profile.artifacts is not None else None
+        command = (env_from_files(mlflow_command(spec), from_files) if destination is None else
+                   destination.apply(lambda d: env_from_files(mlflow_command(spec, d), from_files)))
         container = ContainerArgs(
             name="mlflow",
             image=ctx.image,
-            command=env_from_files(mlflow_command(spec), from_files),
+            command=command,
             env=python_env(
                 env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"),
                 env("MLFLOW_SERVER_ALLOWED_HOSTS", allowed_hosts(ctx.namespace_name, spec.k8s.cluster_domain)),
@@ -138,24 +144,27 @@ class KubernetesRegistry(ModelRegistry):
         )
         # A ReadWriteOnce volume cannot attach to two pods on different nodes: replace, don't surge.
         strategy = (DeploymentStrategyArgs(type="RollingUpdate", rolling_update=RollingUpdateDeploymentArgs(
-            max_unavailable=0, max_surge=1)) if uses_s3(spec) else DeploymentStrategyArgs(type="Recreate"))
+            max_unavailable=0, max_surge=1)) if ctx.object_store else DeploymentStrategyArgs(type="Recreate"))
         Deployment("mlflow", metadata=ctx.meta(layout.MLFLOW, mlflow), spec=DeploymentSpecArgs(
-            replicas=mlflow_replicas(spec),
+            replicas=mlflow_replicas(spec, ctx.object_store),
             selector=LabelSelectorArgs(match_labels=mlflow.selector),
             strategy=strategy,
             template=PodTemplateSpecArgs(
                 metadata=ctx.pod_meta(mlflow),
                 spec=pod_spec([container], service_account=account.metadata.apply(lambda m: m.name),
-                              volumes=volumes, pull_secret=ctx.pull_secret)),
-        ), opts=pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(depends_on=depends)))
+                              volumes=volumes, placement=ctx.placement("registry"),
+                              pull_secret=ctx.pull_secret)),
+        ), opts=pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(
+            depends_on=[*depends, *profile.database_ready])))
         svc = service(ctx, "mlflow", layout.MLFLOW, mlflow, [("http", layout.MLFLOW_PORT)], self.child)
         clients = network.Peer(names=layout.MLFLOW_CLIENTS)
-        policy = network.mlflow_policy(mlflow.selector, clients, database, spec.registry.artifacts.s3_endpoint)
+        policy = network.mlflow_policy(mlflow.selector, clients, database, spec.registry.artifacts.s3_endpoint,
+                                       extra_ports=profile.artifact_ports)
         network_policy(ctx, "mlflow-network", policy, mlflow, self.child)
 
         self.service = svc
         self.tracking_uri = pulumi.Output.from_input(layout.tracking_uri(ctx.namespace_name, spec.k8s.cluster_domain))
-        self.artifact_uri = pulumi.Output.from_input(artifact_uri(spec, ctx.namespace_name))
+        self.artifact_uri = destination or pulumi.Output.from_input(artifact_uri(spec, ctx.namespace_name))
         self.done()
 
     def _backend_store(self, ctx: Context, mlflow: Workload) -> tuple[SecretFiles, network.Peer | None, list]:
@@ -166,9 +175,10 @@ class KubernetesRegistry(ModelRegistry):
         if external is not None and external.ref is not None:
             name, key = parse_secret_ref(external)
             return SecretFiles(volume, name, (key,)), None, []
-        if external is not None:
-            store = secret(ctx, "mlflow-backend-store", layout.BACKEND_SECRET, mlflow,
-                           {"uri": ctx.secrets.value(external)}, stateful(self.child, spec))
+        url = ctx.secrets.value(external) if external is not None else ctx.profile.database_url
+        if url is not None:
+            store = secret(ctx, "mlflow-backend-store", layout.BACKEND_SECRET, mlflow, {"uri": url},
+                           stateful(self.child, spec))
             return SecretFiles(volume, store.metadata.apply(lambda m: m.name), ("uri",)), None, []
         password = pulumi_random.RandomPassword("postgresql-password", length=32, special=False,
                                                 opts=stateful(self.child, spec))
@@ -184,7 +194,7 @@ class KubernetesRegistry(ModelRegistry):
     def _artifact_store(self, ctx: Context, mlflow: Workload) -> tuple[list[EnvVarArgs], SecretFiles | None]:
         """The endpoint's env and the Secret files holding the credentials for S3 artifacts; nothing for a volume."""
         artifacts = ctx.spec.registry.artifacts
-        if not uses_s3(ctx.spec):
+        if not uses_s3(ctx.spec):  # a volume, or the cluster profile's store reached with workload identity
             return [], None
         variables = [env("MLFLOW_S3_ENDPOINT_URL", artifacts.s3_endpoint or "")]
         credentials = artifacts.s3_credentials

@@ -124,6 +124,7 @@ class KubernetesServing(ServingEndpoint):
             pod_affinity=data_pod_affinity(spec),
             # On a ReadWriteOnce data volume every replica shares its node: nothing to spread.
             topology_spread=spread(workload.selector) if data_pod_affinity(spec) is None else (),
+            placement=ctx.placement("serving"),
         )
         low, high = replica_bounds(model)
         # No `replicas`: the autoscaler owns the count, and an update never resets it.

@@ -102,11 +102,12 @@ class KubernetesTraining(TrainingCluster):
                      starting_deadline_seconds=3600, successful_history=3)
             pod_inputs = [ctx.image_identity, layout.wheel_configmap(package),
                           layout.config_configmap(model.name, document), spec.training.model_dump(mode="json")]
+            job_name = layout.init_job(model.name, pod_inputs)
             # Pulumi waits for the initial Job to complete (up to the time limit), so `up` ends with a model.
             timeout = {"pulumi.com/timeoutSeconds": str(time_limit_seconds(spec) + 300)}
             self.initial_jobs[model.name] = Job(
                 f"{model.name}-train-initial",
-                metadata=ctx.meta(layout.init_job(model.name, pod_inputs), workload, timeout),
+                metadata=ctx.meta(job_name, workload, timeout),
                 spec=self._job_spec(ctx, runtime, workload, account_name, None),
                 opts=pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(depends_on=[registry])))
 
@@ -121,6 +122,7 @@ class KubernetesTraining(TrainingCluster):
         training = ctx.spec.training
         pod = pipelines_pod(runtime, "run", service_account=account,
                             container_resources=resources(training.size, gpus=training.gpu_count),
-                            restart_policy="Never", spot=training.spot, gpus=training.gpu_count)
+                            restart_policy="Never", spot=training.spot, gpus=training.gpu_count,
+                            placement=ctx.placement("training"))
         return job_spec(ctx, workload, pod, backoff_limit=BACKOFF_LIMIT, deadline_seconds=time_limit_seconds(ctx.spec),
                         ttl_seconds=ttl)

@@ -54,6 +54,7 @@ from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, LabelSelectorRequiremen
 from infra.spec import PlatformSpec
 from infra.targets.kubernetes import layout
 from infra.targets.kubernetes.labels import label_value
+from infra.targets.kubernetes.profile import Placement
 from infra.targets.kubernetes.sizes import GPU_RESOURCE, TINY, resources
 
 #: Conventional node labels of spot / preemptible capacity, by provisioner. Training prefers such nodes.
@@ -232,12 +233,15 @@ def pod_spec(
     fs_group: bool = True,
     pod_affinity: PodAffinityArgs | None = None,
     topology_spread: Sequence[TopologySpreadConstraintArgs] = (),
+    placement: Placement | None = None,
     pull_secret: pulumi.Input[str] | None = None,
 ) -> PodSpecArgs:
     """A pod spec with the house defaults: its own ServiceAccount, no API token unless asked, non-root;
-    `pod_affinity` and `topology_spread` place it relative to other pods; `pull_secret` names the Secret the
-    kubelet pulls private images with."""
+    `pod_affinity` and `topology_spread` place it relative to other pods, `placement` on a node pool;
+    `pull_secret` names the Secret the kubelet pulls private images with."""
     tolerations, affinity = scheduling(spot, gpus)
+    if placement is not None:
+        tolerations = [*(tolerations or []), *placement.toleration_args()] or None
     if pod_affinity is not None:
         affinity = AffinityArgs(node_affinity=affinity.node_affinity if affinity else None, pod_affinity=pod_affinity)
     return PodSpecArgs(
@@ -250,6 +254,7 @@ def pod_spec(
         enable_service_links=False,
         restart_policy=restart_policy,
         security_context=pod_security(fs_group),
+        node_selector=dict(placement.node_selector) if placement is not None else None,
         tolerations=tolerations,
         affinity=affinity,
         topology_spread_constraints=list(topology_spread) or None,
@@ -335,6 +340,7 @@ def pipelines_pod(
     gpus: int = 0,
     pod_affinity: PodAffinityArgs | None = None,
     topology_spread: Sequence[TopologySpreadConstraintArgs] = (),
+    placement: Placement | None = None,
 ) -> PodSpecArgs:
     """A pod that installs the wheel, then runs `python -m pipelines STEP --config <model>.json ARGS`.
 
@@ -366,4 +372,4 @@ def pipelines_pod(
     return pod_spec([container], service_account=service_account, volumes=volumes,
                     init_containers=[install_wheel_container(runtime)], automount_token=automount_token,
                     restart_policy=restart_policy, spot=spot, gpus=gpus, pod_affinity=pod_affinity,
-                    topology_spread=topology_spread, pull_secret=runtime.pull_secret)
+                    topology_spread=topology_spread, placement=placement, pull_secret=runtime.pull_secret)

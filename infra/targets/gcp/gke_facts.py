@@ -1,0 +1,96 @@
+"""The GKE cluster profile's tables (pure: no SDK): machines per size class, address ranges, node pools.
+
+Adding a size is one line in `MACHINES`; a GPU count one line in `GPU_MACHINES`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from infra.spec import PlatformSpec, SizeClass
+
+#: Node machine per size class: the Kubernetes target's requests and limits of that class fit with room for the
+#: node's own daemons (`infra/targets/kubernetes/sizes.py`).
+MACHINES: dict[SizeClass, str] = {
+    "small": "e2-standard-2",
+    "medium": "e2-standard-4",
+    "large": "n2-standard-8",
+}
+#: GPU nodes: NVIDIA L4 on G2 machines, by GPUs per node (G2 machines carry 1, 2, 4 or 8).
+GPU_ACCELERATOR = "nvidia-l4"
+GPU_MACHINES: dict[int, str] = {1: "g2-standard-8", 2: "g2-standard-24", 4: "g2-standard-48", 8: "g2-standard-96"}
+
+#: Secondary ranges of the workloads' subnet (VPC-native cluster) and the control plane's private range.
+POD_RANGE = ("pods", "10.64.0.0/14")
+SERVICE_RANGE = ("services", "10.68.0.0/20")
+CONTROL_PLANE_RANGE = "172.16.0.32/28"
+
+#: The node label every pool carries (its role), and the taint that keeps all but training pods off training pools.
+POOL_LABEL = "shipyard.io/pool"
+TRAINING_TAINT = (POOL_LABEL, "training")
+#: GKE labels and taints spot nodes with this; the Kubernetes target's training pods tolerate it.
+SPOT_TAINT = ("cloud.google.com/gke-spot", "true")
+#: The taint of GPU nodes (GKE sets it too); the Kubernetes target's GPU pods tolerate it.
+GPU_TAINT = ("nvidia.com/gpu", "present")
+#: Nodes of the system pool (the tracking server, serving, monitoring, GKE's own pods): dev keeps one.
+SYSTEM_NODES = {"dev": (1, 3), "staging": (2, 4), "prod": (3, 6)}
+#: The Kubernetes minor version the release channel runs (what the workloads are validated against).
+KUBERNETES_VERSION = "1.33.0"
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """One node pool: its machine, total node bounds over the region's zones, and what runs there."""
+
+    name: str
+    role: str
+    machine: str
+    min_nodes: int
+    max_nodes: int
+    spot: bool = False
+    gpus: int = 0
+    taints: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The node labels pods select the pool by."""
+        return {POOL_LABEL: self.role}
+
+
+def pool_plans(spec: PlatformSpec) -> list[PoolPlan]:
+    """The cluster's node pools: the system pool (everything but training), the training pool on the training
+    size class's machine between `training.min_nodes` and `max_nodes` (a GPU pool, tainted, for size 'gpu'),
+    and with `training.spot` its spot twin from zero; the training pools scale from zero when min_nodes is 0."""
+    low, high = SYSTEM_NODES[spec.environment]
+    training = spec.training
+    taints = (TRAINING_TAINT, *((GPU_TAINT,) if training.size == "gpu" else ()))
+    machine = training_machine(spec)
+    pools = [PoolPlan("system", "system", system_machine(spec), low, high),
+             PoolPlan("training", "training", machine, training.min_nodes, training.max_nodes,
+                      gpus=training.gpu_count, taints=taints)]
+    if training.spot:
+        pools.append(PoolPlan("training-spot", "training", machine, 0, training.max_nodes, spot=True,
+                              gpus=training.gpu_count, taints=(*taints, SPOT_TAINT)))
+    return pools
+
+
+def training_machine(spec: PlatformSpec) -> str:
+    """The training pools' machine: the size class's, or the G2 machine with `training.gpu_count` L4s."""
+    training = spec.training
+    return GPU_MACHINES[training.gpu_count] if training.size == "gpu" else MACHINES[training.size]
+
+
+def system_machine(spec: PlatformSpec) -> str:
+    """The system pool's machine: large enough for the biggest of the tracking server and the endpoints
+    (`gpu` there means the biggest CPU class, as in the Kubernetes target)."""
+    order = list(MACHINES)
+    classes = [spec.registry.server_size, *(m.serving.size for m in spec.models)]
+    return MACHINES[max((c if c != "gpu" else "large" for c in classes), key=order.index)]
+
+
+def range_overlaps(subnet: str) -> list[str]:
+    """The cluster's fixed ranges that overlap the workloads' subnet `subnet` (GKE refuses overlapping ranges)."""
+    network = ipaddress.ip_network(subnet)
+    return [cidr for cidr in (POD_RANGE[1], SERVICE_RANGE[1], CONTROL_PLANE_RANGE)
+            if network.overlaps(ipaddress.ip_network(cidr))]
