@@ -15,6 +15,7 @@ from infra.stackfile import SpecError, load_stack, stack_file_schema
 COMMANDS: dict[str, str] = {
     "validate": "infra.cli:validate",
     "plan": "infra.plan:command",
+    "cost": "infra.cost:command",
     "schema": "infra.cli:schema",
     "package": "infra.cli:package",
     "up": "infra.local.commands:up",
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="validate a stack's spec; exit 1 with located problems")
     _stack_args(p)
     p = sub.add_parser("plan", help="run the Pulumi program offline (mock runtime) and show what it declares")
+    _stack_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("cost", help="monthly estimate per component and resource, idle and at maximum scale")
     _stack_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_parser("schema", help="print the JSON Schema of a stack file")
