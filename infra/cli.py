@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "validate": "infra.cli:validate",
     "plan": "infra.plan:command",
     "cost": "infra.cost:command",
+    "diff": "infra.diff:command",
     "schema": "infra.cli:schema",
     "package": "infra.cli:package",
     "up": "infra.local.commands:up",
@@ -45,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cost", help="monthly estimate per component and resource, idle and at maximum scale")
     _stack_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("diff", help="what differs between two stacks (spec, plan, cost), or a stack and a revision")
+    p.add_argument("a", metavar="A", help="a stack (with --rev: the stack compared with itself at BASE)")
+    p.add_argument("b", metavar="B", nargs="?", help="the other stack")
+    p.add_argument("--rev", metavar="BASE", help="compare stack A at git revision BASE with the working tree")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--markdown", action="store_true", help="a Markdown section (for a pull-request comment)")
     sub.add_parser("schema", help="print the JSON Schema of a stack file")
     p = sub.add_parser("package", help="build the content-addressed pipelines wheel")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: dist/)")
