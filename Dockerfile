@@ -16,6 +16,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # Exactly the `pipelines` extra of pyproject.toml, specifiers identical; the wheel declares the same set
 # (tests/kubernetes/test_dockerfile.py keeps the three equal).
 RUN python -m pip install --no-cache-dir \
+        "pydantic>=2.7,<3" \
         "mlflow>=3.10,<4" \
         "psycopg2-binary>=2.9" \
         "boto3>=1.34" \

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from infra.stackfile import SpecError, load_stack, stack_file_schema
+from pipelines.plugins import resolve
 
 #: subcommand -> "module:function" taking the parsed arguments and returning an exit code.
 COMMANDS: dict[str, str] = {
@@ -117,8 +117,7 @@ def package(args: argparse.Namespace) -> int:
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace], int]:
-    module, _, function = COMMANDS[command].partition(":")
-    return getattr(importlib.import_module(module), function)
+    return resolve(COMMANDS[command])
 
 
 def main(argv: list[str] | None = None) -> int:

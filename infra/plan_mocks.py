@@ -73,6 +73,7 @@ BY_TYPE: dict[str, Computed] = {
     "aws:ecr/repository:Repository": _aws_resource("ecr", "repository/{name}", registryId="{account}",
                                                    repositoryUrl="{account}.dkr.ecr.{region}.amazonaws.com/{name}"),
     "aws:iam/role:Role": _aws_resource("iam", "role/{name}"),
+    "aws:iam/policy:Policy": _aws_resource("iam", "policy/{name}"),
     "aws:rds/instance:Instance": _aws_resource("rds", "db:{name}", key="identifier",
                                                address="{name}.{hex}.{region}.rds.amazonaws.com",
                                                endpoint="{name}.{hex}.{region}.rds.amazonaws.com:5432"),

@@ -1,7 +1,9 @@
 """The run configuration a target hands to the pipelines: one JSON document per model.
 
 This is the contract between `infra` (which writes it into a ConfigMap, an S3 object, a local file)
-and `pipelines` (which reads it with `pipelines.config.load_config`). Pure: no Pulumi, no I/O.
+and `pipelines` (which reads it with `pipelines.config.load_config`): the document is a
+`pipelines.config.RunConfig`, built here from the spec's sections (themselves `pipelines.contract`
+models), so what infra writes is exactly what the pipelines read. Pure: no Pulumi, no I/O.
 """
 
 from __future__ import annotations
@@ -9,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from infra.spec import ModelSpec, PlatformSpec
-
-#: Version of the document's layout; `pipelines.config` refuses a version it does not know.
-RUN_CONFIG_VERSION = 1
+from pipelines.config import RunConfig
+from pipelines.contract import MonitoringSettings
 
 
 def pipeline_config(
@@ -35,20 +36,18 @@ def pipeline_config(
     - `retrain`: how `monitor` starts retraining: `inline` (run it in-process), `kubernetes-job:<namespace>/<cronjob>`,
       `sagemaker-pipeline:<name>`, or `none`.
     """
-    pipeline = model.pipeline.model_dump(mode="json")
-    monitoring = model.monitoring.model_dump(mode="json", exclude={"schedule", "alerts"})
-    return {
-        "version": RUN_CONFIG_VERSION,
-        "platform": spec.name,
-        "environment": spec.environment,
-        "model_name": model.registered_model,
-        "alias": model.serving.alias,
-        "experiment": f"{spec.name}/{model.name}",
-        "tracking_uri": tracking_uri,
-        **pipeline,
-        "monitoring": monitoring,
-        "inference_log_uri": inference_log_uri,
-        "reports_uri": reports_uri,
-        "sinks": list(sinks),
-        "retrain": retrain,
-    }
+    config = RunConfig(
+        **model.pipeline.model_dump(),
+        platform=spec.name,
+        environment=spec.environment,
+        model_name=model.registered_model,
+        alias=model.serving.alias,
+        experiment=f"{spec.name}/{model.name}",
+        tracking_uri=tracking_uri,
+        monitoring=MonitoringSettings(**model.monitoring.model_dump(include=set(MonitoringSettings.model_fields))),
+        inference_log_uri=inference_log_uri,
+        reports_uri=reports_uri,
+        sinks=list(sinks),
+        retrain=retrain,
+    )
+    return config.to_dict()

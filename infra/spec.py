@@ -3,6 +3,10 @@
 The spec speaks in platform terms (size classes, replica bounds, schedules, thresholds); each target
 maps those terms onto its own services through small tables. Every model is strict: an unknown key is
 an error, and every cross-field rule reports the exact key path at fault.
+
+The sections the compute reads (pipeline, the serving alias, the monitoring settings), their defaults and
+the estimator and metric names are the pipelines' own (`pipelines.contract`, `pipelines.catalog`): this
+module adds only what the platform needs around them.
 """
 
 from __future__ import annotations
@@ -11,41 +15,24 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from infra.cron import normalize
+from pipelines.contract import (
+    MonitoringSettings,
+    PipelineSpec,
+    ServingSettings,
+    StrictModel,
+    check_quality_metrics,
+)
 
 SizeClass = Literal["small", "medium", "large", "gpu"]
 TargetName = Literal["local", "kubernetes", "aws", "gcp", "azure"]
 EnvironmentName = Literal["dev", "staging", "prod"]
-Task = Literal["classification", "regression"]
-
-#: Estimators the pipelines know, by task. `pipelines.train` maps each name onto a scikit-learn class.
-ESTIMATORS: dict[str, Task] = {
-    "logistic_regression": "classification",
-    "random_forest_classifier": "classification",
-    "hist_gradient_boosting_classifier": "classification",
-    "ridge": "regression",
-    "random_forest_regressor": "regression",
-    "hist_gradient_boosting_regressor": "regression",
-}
-
-#: Metrics a gate may name, by task, and whether a higher value is better.
-METRICS: dict[Task, dict[str, bool]] = {
-    "classification": {"accuracy": True, "roc_auc": True, "f1": True, "log_loss": False},
-    "regression": {"rmse": False, "mae": False, "r2": True},
-}
-
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 CronText = Annotated[str, Field(description="A five-field cron expression, e.g. '0 3 * * 0'.")]
 DnsName = Annotated[str, Field(min_length=1, max_length=40, description="Lowercase letters, digits and '-'.")]
-
-
-class StrictModel(BaseModel):
-    """Base of every spec section: unknown keys are errors and a validated spec is immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_cron(value: str) -> str:
@@ -178,80 +165,6 @@ class RegistrySpec(StrictModel):
     artifacts: ArtifactSpec = Field(default_factory=ArtifactSpec)
 
 
-class SearchSpec(StrictModel):
-    """An optional small hyperparameter search."""
-
-    grid: dict[str, list[float | int | str | bool | None]] = Field(min_length=1)
-    folds: int = Field(3, ge=2, le=10)
-
-
-#: Gates a model gets when its spec names none, by task (`pipelines.config` applies the same table).
-DEFAULT_GATES: dict[Task, dict[str, Any]] = {
-    "classification": {"primary_metric": "roc_auc", "minimum": {"roc_auc": 0.7}},
-    "regression": {"primary_metric": "r2", "minimum": {}},
-}
-
-
-class GateSpec(StrictModel):
-    """Quality gates a challenger must pass before it becomes champion (defaults per task: DEFAULT_GATES)."""
-
-    primary_metric: str = "roc_auc"
-    minimum: dict[str, float] = Field(default_factory=lambda: {"roc_auc": 0.7})
-    maximum: dict[str, float] = Field(default_factory=dict)
-    challenger_margin: float = Field(0.0, ge=0.0, le=1.0, description="How much worse than the champion is tolerated.")
-    max_latency_ms: float = Field(50.0, gt=0, description="Single-row prediction latency limit.")
-
-
-class PipelineSpec(StrictModel):
-    """How a model is trained and gated."""
-
-    dataset_uri: str = Field("demo://classification", description="CSV/Parquet path or URI; demo:// is generated.")
-    target_column: str = "label"
-    task: Task = "classification"
-    estimator: str = "logistic_regression"
-    params: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
-    search: SearchSpec | None = None
-    test_size: float = Field(0.2, gt=0.0, lt=0.9)
-    seed: int = 42
-    gates: GateSpec = Field(default_factory=GateSpec)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _task_gate_defaults(cls, data: Any) -> Any:
-        """Fill the gates' primary metric and minimum from the task's defaults when the spec leaves them out."""
-        if isinstance(data, dict):
-            defaults = DEFAULT_GATES.get(data.get("task", "classification"))
-            gates = data.get("gates", {})
-            if defaults is not None and isinstance(gates, dict):
-                data = {**data, "gates": {**defaults, **gates}}
-        return data
-
-    @field_validator("estimator")
-    @classmethod
-    def _estimator(cls, value: str, info: ValidationInfo) -> str:
-        if value not in ESTIMATORS:
-            raise ValueError(f"unknown estimator {value!r}; choose one of {sorted(ESTIMATORS)}")
-        task = info.data.get("task")
-        if task and ESTIMATORS[value] != task:
-            raise ValueError(f"{value!r} is a {ESTIMATORS[value]} estimator but task is {task!r}")
-        return value
-
-    @field_validator("gates")
-    @classmethod
-    def _gate_metrics(cls, value: GateSpec, info: ValidationInfo) -> GateSpec:
-        task = info.data.get("task")
-        if task is None:
-            return value
-        known = METRICS[task]
-        if value.primary_metric not in known:
-            raise ValueError(f"primary_metric: {value.primary_metric!r} is not a {task} metric {sorted(known)}")
-        for bound in ("minimum", "maximum"):
-            for metric in getattr(value, bound):
-                if metric not in known:
-                    raise ValueError(f"{bound}.{metric}: not a {task} metric {sorted(known)}")
-        return value
-
-
 class RolloutSpec(StrictModel):
     """How a new model version replaces the serving one."""
 
@@ -260,11 +173,9 @@ class RolloutSpec(StrictModel):
     bake_minutes: int = Field(10, ge=0, le=240, description="Minutes a new version is watched first.")
 
 
-class ServingSpec(StrictModel):
+class ServingSpec(ServingSettings):
     """The serving endpoint for one model's champion."""
 
-    registered_model: str | None = Field(None, description="Registry model name; defaults to the model's name.")
-    alias: str = "champion"
     min_replicas: int = Field(1, ge=0, le=100)
     max_replicas: int = Field(3, ge=1, le=200)
     target_cpu_utilization: int = Field(70, ge=10, le=95)
@@ -298,17 +209,11 @@ class AlertSpec(StrictModel):
         return self
 
 
-class MonitoringSpec(StrictModel):
+class MonitoringSpec(MonitoringSettings):
     """Drift and quality monitoring for one model, and what it triggers."""
 
     schedule: CronText = "0 * * * *"
-    window_hours: int = Field(24, ge=1, le=24 * 30)
-    covariate_threshold: float = Field(0.2, gt=0, description="PSI above which a feature has drifted.")
-    prior_threshold: float = Field(0.1, gt=0, description="PSI of predictions (or labels) that counts as prior shift.")
-    significance: float = Field(0.01, gt=0, lt=0.5, description="False-discovery rate over all features' tests.")
-    min_quality: dict[str, float] = Field(default_factory=dict, description="Metric floors once labels arrive.")
     alerts: list[AlertSpec] = Field(default_factory=list)
-    retrain_on_drift: bool = True
 
     @field_validator("schedule")
     @classmethod
@@ -333,11 +238,7 @@ class ModelSpec(StrictModel):
     @classmethod
     def _quality_metrics(cls, value: MonitoringSpec, info: ValidationInfo) -> MonitoringSpec:
         pipeline = info.data.get("pipeline")
-        if pipeline is not None:
-            known = METRICS[pipeline.task]
-            for metric in value.min_quality:
-                if metric not in known:
-                    raise ValueError(f"min_quality.{metric}: not a {pipeline.task} metric {sorted(known)}")
+        check_quality_metrics(value, pipeline.task if pipeline is not None else None)
         return value
 
     @property

@@ -15,6 +15,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from pipelines import steps
+from pipelines.config import ConfigError, load_config
+from pipelines.plugins import resolve
+
+#: The model server owns its arguments; it is imported only when asked for.
+SERVE = "pipelines.serving.server:main"
 STEPS = ("validate-data", "train", "evaluate", "register", "promote", "rollback", "monitor", "run", "retrain",
          "serve")
 
@@ -46,8 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _dispatch(args: argparse.Namespace, config: Any) -> Any:
-    from pipelines import steps
-
     handlers: dict[str, Callable[[], Any]] = {
         "validate-data": lambda: steps.validate_data(config),
         "train": lambda: steps.train(config),
@@ -66,12 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one step; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "serve":
-        import importlib
-
-        return int(importlib.import_module("pipelines.serving.server").main(argv[1:]) or 0)
+        return int(resolve(SERVE)(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
-    from pipelines.config import ConfigError, load_config
-
     try:
         config = load_config(args.config)
         # With --json, stdout carries exactly one JSON object: whatever else a step prints goes to stderr.

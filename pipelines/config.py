@@ -14,21 +14,23 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, get_args
 
-from pipelines.catalog import ESTIMATORS, METRICS, TASKS, Task
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
-#: Layout version this code reads (`infra/runconfig.py: RUN_CONFIG_VERSION`).
-RUN_CONFIG_VERSION = 1
+from pipelines.catalog import parse_trigger
+from pipelines.contract import (
+    DEFAULT_ALIAS,
+    RUN_CONFIG_VERSION,
+    MonitoringSettings,
+    PipelineSpec,
+    Text,
+    check_quality_metrics,
+)
+from pipelines.storage import read_bytes
+
 ENV_CONFIG = "SHIPYARD_RUN_CONFIG"
 ENV_PREFIX = "SHIPYARD_"
-
-#: Gates when a document gives none, by task.
-_DEFAULT_GATES: dict[str, dict[str, Any]] = {
-    "classification": {"primary_metric": "roc_auc", "minimum": {"roc_auc": 0.7}},
-    "regression": {"primary_metric": "r2", "minimum": {}},
-}
 
 
 class ConfigError(Exception):
@@ -40,62 +42,50 @@ class ConfigError(Exception):
         super().__init__(f"{key}: {message}")
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    """A small grid search: parameter -> candidate values, and the number of cross-validation folds."""
+class RunConfig(PipelineSpec):
+    """Everything a pipeline step needs to know about one model: its pipeline section plus where things are."""
 
-    grid: dict[str, list[Any]]
-    folds: int = 3
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    """Quality gates: absolute bounds, the champion comparison and the latency limit."""
-
-    primary_metric: str = "roc_auc"
-    minimum: dict[str, float] = field(default_factory=dict)
-    maximum: dict[str, float] = field(default_factory=dict)
-    challenger_margin: float = 0.0
-    max_latency_ms: float = 50.0
-
-
-@dataclass(frozen=True)
-class MonitoringConfig:
-    """Drift and quality monitoring of the served model."""
-
-    window_hours: int = 24
-    covariate_threshold: float = 0.2
-    prior_threshold: float = 0.1
-    significance: float = 0.01
-    min_quality: dict[str, float] = field(default_factory=dict)
-    retrain_on_drift: bool = True
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything a pipeline step needs to know about one model."""
-
-    model_name: str
-    tracking_uri: str
     version: int = RUN_CONFIG_VERSION
-    platform: str = "shipyard"
-    environment: str = "dev"
-    alias: str = "champion"
+    platform: Text = "shipyard"
+    environment: Text = "dev"
+    model_name: Text
+    alias: Text = DEFAULT_ALIAS
     experiment: str = ""
-    dataset_uri: str = "demo://classification"
-    target_column: str = "label"
-    task: Task = "classification"
-    estimator: str = "logistic_regression"
-    params: dict[str, Any] = field(default_factory=dict)
-    search: SearchConfig | None = None
-    test_size: float = 0.2
-    seed: int = 42
-    gates: GateConfig = field(default_factory=GateConfig)
-    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
-    inference_log_uri: str | None = None
-    reports_uri: str | None = None
-    sinks: list[str] = field(default_factory=lambda: ["stdout"])
-    retrain: str = "none"
+    tracking_uri: Text
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    inference_log_uri: Text | None = None
+    reports_uri: Text | None = None
+    sinks: list[Text] = Field(default_factory=lambda: ["stdout"])
+    retrain: Text = "none"
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        if value != RUN_CONFIG_VERSION:
+            raise ValueError(f"layout version {value} is not supported (this code reads {RUN_CONFIG_VERSION}); "
+                             "upgrade the pipelines package")
+        return value
+
+    @field_validator("experiment", mode="before")
+    @classmethod
+    def _no_experiment(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+    @field_validator("inference_log_uri", "reports_uri", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("monitoring")
+    @classmethod
+    def _quality_metrics(cls, value: MonitoringSettings, info: ValidationInfo) -> MonitoringSettings:
+        return check_quality_metrics(value, info.data.get("task"))
+
+    @field_validator("retrain")
+    @classmethod
+    def _retrain(cls, value: str) -> str:
+        parse_trigger(value)
+        return value
 
     @property
     def experiment_name(self) -> str:
@@ -112,190 +102,53 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as the JSON document it was read from (plain types)."""
-        return asdict(self)
+        return self.model_dump(mode="json")
 
 
-# ---------------------------------------------------------------------------------------------- typed readers
-
-def _string(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(key, f"must be a non-empty string (got {value!r})")
-    return value.strip()
-
-
-def _optional_string(key: str, value: Any) -> str | None:
-    return None if value is None or value == "" else _string(key, value)
+def _key(loc: tuple[Any, ...]) -> str:
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    return key
 
 
-def _int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-        raise ConfigError(key, f"must be an integer (got {value!r})")
-    return int(value)
+def config_error(error: ValidationError) -> ConfigError:
+    """The first of pydantic's errors as a ConfigError naming its key path (a rule's sub-path folded in)."""
+    first = error.errors()[0]
+    loc = tuple(first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    head, sep, rest = message.partition(": ")
+    if sep and head and " " not in head and "'" not in head:
+        loc, message = (*loc, *head.split(".")), rest
+    key = _key(loc)
+    if first["type"] == "missing":
+        message = "is required" + (f" (set it in the run configuration or ${ENV_PREFIX}{key.upper()})"
+                                   if key in ENV_KEYS else "")
+    elif first["type"] == "extra_forbidden":
+        known = sorted(_fields_at(RunConfig, loc[:-1]))
+        message = "unknown setting" + (f"; known: {', '.join(known)}" if known else "")
+    return ConfigError(key, message)
 
 
-def _float(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(key, f"must be a number (got {value!r})")
-    return float(value)
-
-
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, f"must be true or false (got {value!r})")
-    return value
-
-
-def _mapping(key: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(key, f"must be a mapping (got {type(value).__name__})")
-    return value
-
-
-def _metric_bounds(key: str, value: Any, task: str) -> dict[str, float]:
-    bounds = {}
-    for metric, bound in _mapping(key, value).items():
-        if metric not in METRICS[task]:
-            raise ConfigError(f"{key}.{metric}", f"not a {task} metric {sorted(METRICS[task])}")
-        bounds[metric] = _float(f"{key}.{metric}", bound)
-    return bounds
-
-
-def _range(key: str, value: float, low: float, high: float, *, low_open: bool = False,
-           high_open: bool = False) -> float:
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if too_low or too_high:
-        raise ConfigError(key, f"must be in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'} "
-                               f"(got {value})")
-    return value
-
-
-def _known_keys(key: str, data: Mapping[str, Any], known: set[str]) -> None:
-    for name in data:
-        if name not in known:
-            where = f"{key}.{name}" if key else name
-            raise ConfigError(where, f"unknown setting; known: {', '.join(sorted(known))}")
-
-
-# --------------------------------------------------------------------------------------------- section parsers
-
-def _search(value: Any) -> SearchConfig | None:
-    if value is None:
-        return None
-    data = _mapping("search", value)
-    _known_keys("search", data, {"grid", "folds"})
-    grid = _mapping("search.grid", data.get("grid"))
-    if not grid:
-        raise ConfigError("search.grid", "must name at least one parameter")
-    for name, values in grid.items():
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"search.grid.{name}", "must be a non-empty list of values")
-    folds = _int("search.folds", data.get("folds", 3))
-    return SearchConfig(grid={k: list(v) for k, v in grid.items()}, folds=int(_range("search.folds", folds, 2, 10)))
-
-
-def _gates(value: Any, task: str) -> GateConfig:
-    data = {**_DEFAULT_GATES[task], **_mapping("gates", value if value is not None else {})}
-    _known_keys("gates", data, {"primary_metric", "minimum", "maximum", "challenger_margin", "max_latency_ms"})
-    primary = _string("gates.primary_metric", data["primary_metric"])
-    if primary not in METRICS[task]:
-        raise ConfigError("gates.primary_metric", f"{primary!r} is not a {task} metric {sorted(METRICS[task])}")
-    margin = _float("gates.challenger_margin", data.get("challenger_margin", 0.0))
-    latency = _float("gates.max_latency_ms", data.get("max_latency_ms", 50.0))
-    return GateConfig(
-        primary_metric=primary,
-        minimum=_metric_bounds("gates.minimum", data.get("minimum", {}), task),
-        maximum=_metric_bounds("gates.maximum", data.get("maximum", {}), task),
-        challenger_margin=_range("gates.challenger_margin", margin, 0.0, 1.0),
-        max_latency_ms=_range("gates.max_latency_ms", latency, 0.0, float("inf"), low_open=True),
-    )
-
-
-def _monitoring(value: Any, task: str) -> MonitoringConfig:
-    data = _mapping("monitoring", value if value is not None else {})
-    known = {"window_hours", "covariate_threshold", "prior_threshold", "significance", "min_quality",
-             "retrain_on_drift"}
-    _known_keys("monitoring", data, known)
-    default = MonitoringConfig()
-    hours = _int("monitoring.window_hours", data.get("window_hours", default.window_hours))
-    return MonitoringConfig(
-        window_hours=int(_range("monitoring.window_hours", hours, 1, 24 * 30)),
-        covariate_threshold=_range("monitoring.covariate_threshold", _float(
-            "monitoring.covariate_threshold", data.get("covariate_threshold", default.covariate_threshold)),
-            0.0, float("inf"), low_open=True),
-        prior_threshold=_range("monitoring.prior_threshold", _float(
-            "monitoring.prior_threshold", data.get("prior_threshold", default.prior_threshold)),
-            0.0, float("inf"), low_open=True),
-        significance=_range("monitoring.significance", _float(
-            "monitoring.significance", data.get("significance", default.significance)),
-            0.0, 0.5, low_open=True, high_open=True),
-        min_quality=_metric_bounds("monitoring.min_quality", data.get("min_quality", {}), task),
-        retrain_on_drift=_bool("monitoring.retrain_on_drift", data.get("retrain_on_drift", True)),
-    )
-
-
-def _sinks(value: Any) -> list[str]:
-    if not isinstance(value, list):
-        raise ConfigError("sinks", f"must be a list of sink names (got {value!r})")
-    return [_string(f"sinks[{i}]", sink) for i, sink in enumerate(value)]
-
-
-def _retrain(value: Any) -> str:
-    from pipelines.triggers import parse_trigger
-
-    text = _string("retrain", value)
-    try:
-        parse_trigger(text)
-    except ValueError as exc:
-        raise ConfigError("retrain", str(exc)) from None
-    return text
+def _fields_at(annotation: Any, loc: tuple[Any, ...]) -> set[str]:
+    """The setting names of the section at `loc` (through optional sections), for naming the known ones."""
+    fields = getattr(annotation, "model_fields", None)
+    if fields is None:
+        return set().union(*(_fields_at(arg, loc) for arg in get_args(annotation)))
+    if not loc:
+        return set(fields)
+    return _fields_at(fields[loc[0]].annotation, loc[1:]) if loc[0] in fields else set()
 
 
 def from_dict(data: Mapping[str, Any]) -> RunConfig:
-    """Validate a run-configuration document and build the RunConfig; ConfigError names the first bad key."""
-    known = {f for f in RunConfig.__dataclass_fields__}
-    _known_keys("", data, known)
-    version = _int("version", data.get("version", RUN_CONFIG_VERSION))
-    if version != RUN_CONFIG_VERSION:
-        raise ConfigError("version", f"layout version {version} is not supported (this code reads "
-                                     f"{RUN_CONFIG_VERSION}); upgrade the pipelines package")
-    for key in ("model_name", "tracking_uri"):
-        if data.get(key) in (None, ""):
-            raise ConfigError(key, f"is required (set it in the run configuration or ${ENV_PREFIX}{key.upper()})")
-    task = _string("task", data.get("task", "classification"))
-    if task not in TASKS:
-        raise ConfigError("task", f"must be one of {list(TASKS)} (got {task!r})")
-    estimator = _string("estimator", data.get("estimator", "logistic_regression"))
-    if estimator not in ESTIMATORS:
-        raise ConfigError("estimator", f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
-    if ESTIMATORS[estimator].task != task:
-        raise ConfigError("estimator", f"{estimator!r} is a {ESTIMATORS[estimator].task} estimator "
-                                       f"but task is {task!r}")
-    test_size = _range("test_size", _float("test_size", data.get("test_size", 0.2)), 0.0, 0.9,
-                       low_open=True, high_open=True)
-    return RunConfig(
-        version=version,
-        platform=_string("platform", data.get("platform", "shipyard")),
-        environment=_string("environment", data.get("environment", "dev")),
-        model_name=_string("model_name", data["model_name"]),
-        alias=_string("alias", data.get("alias", "champion")),
-        experiment=_optional_string("experiment", data.get("experiment")) or "",
-        tracking_uri=_string("tracking_uri", data["tracking_uri"]),
-        dataset_uri=_string("dataset_uri", data.get("dataset_uri", "demo://classification")),
-        target_column=_string("target_column", data.get("target_column", "label")),
-        task=task,  # type: ignore[arg-type]
-        estimator=estimator,
-        params=dict(_mapping("params", data.get("params") or {})),
-        search=_search(data.get("search")),
-        test_size=test_size,
-        seed=_int("seed", data.get("seed", 42)),
-        gates=_gates(data.get("gates"), task),
-        monitoring=_monitoring(data.get("monitoring"), task),
-        inference_log_uri=_optional_string("inference_log_uri", data.get("inference_log_uri")),
-        reports_uri=_optional_string("reports_uri", data.get("reports_uri")),
-        sinks=_sinks(data.get("sinks", ["stdout"])),
-        retrain=_retrain(data.get("retrain", "none")),
-    )
+    """Validate a run-configuration document and build the RunConfig; ConfigError names the first bad key.
+
+    Strict: a number written as text or `"yes"` for true is refused, as in JSON itself.
+    """
+    try:
+        return RunConfig.model_validate(dict(data), strict=True)
+    except ValidationError as exc:
+        raise config_error(exc) from None
 
 
 # -------------------------------------------------------------------------------------------------- loading
@@ -314,8 +167,6 @@ ENV_KEYS: dict[str, Callable[[str], Any]] = {
 
 
 def _read_document(source: str) -> dict[str, Any]:
-    from pipelines.storage import read_bytes
-
     try:
         raw = read_bytes(source)
     except (OSError, ValueError, ImportError) as exc:

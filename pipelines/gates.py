@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.catalog import METRICS
+from pipelines.catalog import higher_is_better, is_worse
 
 
 @dataclass(frozen=True)
@@ -114,10 +114,6 @@ def compute_metrics(task: str, y_true: Sequence[Any], y_pred: Sequence[Any], pro
     return out
 
 
-def _better_or_equal(value: float, bound: float, higher_is_better: bool) -> bool:
-    return value >= bound if higher_is_better else value <= bound
-
-
 # --------------------------------------------------------------------------------------------------- gates
 
 def threshold_gate(metrics: dict[str, float], minimum: dict[str, float], maximum: dict[str, float]) -> GateResult:
@@ -126,14 +122,14 @@ def threshold_gate(metrics: dict[str, float], minimum: dict[str, float], maximum
     for bounds, is_min in ((minimum, True), (maximum, False)):
         for metric, bound in sorted(bounds.items()):
             value = metrics.get(metric)
-            ok = value is not None and not math.isnan(value) and _better_or_equal(value, bound, is_min)
+            ok = value is not None and not math.isnan(value) and (value >= bound if is_min else value <= bound)
             shown = "n/a" if value is None else f"{value:.4f}"
             checks.append(GateCheck(f"{metric} {'>=' if is_min else '<='} {bound}", ok, value, bound,
                                     f"{metric} = {shown}, {'minimum' if is_min else 'maximum'} {bound}"))
     return GateResult("thresholds", checks)
 
 
-def champion_gate(task: str, primary: str, challenger: dict[str, float], champion: dict[str, float] | None,
+def champion_gate(primary: str, challenger: dict[str, float], champion: dict[str, float] | None,
                   margin: float, champion_version: str | None = None, error: str | None = None) -> GateResult:
     """Gate 2: the challenger's primary metric is no worse than the champion's, by at most `margin`.
 
@@ -147,23 +143,23 @@ def champion_gate(task: str, primary: str, challenger: dict[str, float], champio
     if champion is None:
         return GateResult("champion", [GateCheck(name, True, challenger.get(primary), None,
                                                  "no champion yet: first model")])
-    higher = METRICS[task][primary]  # type: ignore[index]
+    higher = higher_is_better(primary)
     ours, theirs = challenger.get(primary, float("nan")), champion.get(primary, float("nan"))
     bound = theirs - margin if higher else theirs + margin
-    ok = not (math.isnan(ours) or math.isnan(theirs)) and _better_or_equal(ours, bound, higher)
+    ok = not (math.isnan(ours) or math.isnan(theirs)) and not is_worse(primary, ours, bound)
     return GateResult("champion", [GateCheck(
         name, ok, ours, bound,
         f"challenger {primary} {ours:.4f} vs champion v{champion_version} {theirs:.4f} "
         f"(margin {margin}, {'higher' if higher else 'lower'} is better)")])
 
 
-def quality_gate(task: str, metrics: dict[str, float], floors: dict[str, float]) -> GateResult:
+def quality_gate(metrics: dict[str, float], floors: dict[str, float]) -> GateResult:
     """Monitoring quality: each metric on its better side of the floor (direction-aware, e.g. rmse <= floor)."""
     checks = []
     for metric, bound in sorted(floors.items()):
         value = metrics.get(metric)
-        higher = METRICS[task][metric]  # type: ignore[index]
-        ok = value is None or math.isnan(value) or _better_or_equal(value, bound, higher)
+        higher = higher_is_better(metric)
+        ok = value is None or math.isnan(value) or not is_worse(metric, value, bound)
         shown = "not measurable" if value is None or math.isnan(value) else f"{value:.4f}"
         checks.append(GateCheck(f"{metric} {'>=' if higher else '<='} {bound}", ok, value, bound,
                                 f"{metric} = {shown} on labelled traffic"))

@@ -22,9 +22,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines import registry
 from pipelines.config import RunConfig
+from pipelines.drift import compare, render_html
 from pipelines.gates import GateResult, quality_gate
+from pipelines.pipeline import REFERENCE_PROFILE, TAG_STEP, TAG_TRIGGER, version_artifact
+from pipelines.sinks import Metric, get_sink
 from pipelines.storage import join, list_files, read_bytes, write_bytes
+from pipelines.tracking import connect
+from pipelines.triggers import get_trigger
 
 TIMESTAMP = "_timestamp"
 MODEL_VERSION = "_model_version"
@@ -151,13 +157,6 @@ def _json(data: Any) -> bytes:
 
 def run_monitor(config: RunConfig, *, reason: str | None = None, now: dt.datetime | None = None) -> MonitorOutcome:
     """One monitoring pass for the champion of `config`'s model (see the module docstring)."""
-    from pipelines import registry
-    from pipelines.drift import compare
-    from pipelines.pipeline import REFERENCE_PROFILE, TAG_STEP, TAG_TRIGGER, version_artifact
-    from pipelines.sinks import Metric, get_sink
-    from pipelines.tracking import connect
-    from pipelines.triggers import get_trigger
-
     log_uri = config.require("inference_log_uri", "monitor")
     reports_uri = config.require("reports_uri", "monitor")
     now = now or dt.datetime.now(dt.UTC)
@@ -182,7 +181,7 @@ def run_monitor(config: RunConfig, *, reason: str | None = None, now: dt.datetim
                          significance=config.monitoring.significance)
         drift = report.to_dict()
         if report.n_labelled and config.monitoring.min_quality:
-            quality = quality_gate(config.task, report.quality, config.monitoring.min_quality)
+            quality = quality_gate(report.quality, config.monitoring.min_quality)
     decision = decide_retrain(config, drift=drift, quality=quality, trigger_reason=reason)
     outcome = MonitorOutcome(model=config.model_name, version=version, rows=len(current), versions_seen=seen,
                              drift=drift, quality=quality.to_dict() if quality else None, decision=decision)
@@ -219,7 +218,7 @@ def _write_reports(outcome: MonitorOutcome, report: Any, reports_uri: str, now: 
     write_bytes(outcome.reports["json"], _json(document))
     write_bytes(join(base, "latest.json"), _json(document))
     if report is not None:
-        html = report.render_html(title=f"Drift report: {outcome.model} v{outcome.version}").encode()
+        html = render_html(report, title=f"Drift report: {outcome.model} v{outcome.version}").encode()
     else:
         html = (f"<!doctype html><title>Drift report</title><h1>{outcome.model} v{outcome.version}</h1>"
                 f"<p>No traffic for this version in the window; nothing was compared.</p>").encode()

@@ -11,7 +11,7 @@ import contextlib
 import json
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,11 @@ from pipelines import gates as g
 from pipelines import registry
 from pipelines.config import RunConfig
 from pipelines.data import DataError, Dataset, read_dataset
+from pipelines.drift import build_profile
 from pipelines.lineage import TAG_DATASET_HASH, TAG_DATASET_URI, lineage_tags
+from pipelines.plots import close, evaluation_figures
 from pipelines.tracking import Tracking, load_json_artifact
-from pipelines.train import TrainedModel, infer_features, split_data, train_model
+from pipelines.train import TrainedModel, infer_features, prepare_features, split_data, train_model
 from pipelines.validation import DataValidationError, ValidationReport, learn_profile, validate
 
 #: Files stored with each model version (under the logged model's `extra_files/`).
@@ -43,15 +45,6 @@ def version_artifact(tracking: Tracking, name: str, version: str, filename: str)
     """A JSON file stored with a model version (None if it has none)."""
     base = tracking.client.get_model_version_download_uri(name, version)
     return load_json_artifact(tracking.mlflow, f"{base.rstrip('/')}/extra_files/{filename}")
-
-
-def _drift_profile_builder() -> Any:
-    """`pipelines.drift.build_profile`, or None where the drift module is not part of the package."""
-    try:
-        from pipelines.drift import build_profile
-    except ImportError:
-        return None
-    return build_profile
 
 
 @dataclass
@@ -130,13 +123,9 @@ class PipelineRun:
         self._log_dataset_input()
         self.data_profile = learn_profile(frame, cfg.target_column)
         profiles = {DATA_PROFILE: self.data_profile}
-        build_profile = _drift_profile_builder()
-        if build_profile is not None:
-            from pipelines.train import prepare_features
-
-            predictions = trained.pipeline.predict(prepare_features(frame, trained.features))
-            profiles[REFERENCE_PROFILE] = build_profile(frame, target_column=cfg.target_column,
-                                                        predictions=np.asarray(predictions), task=cfg.task)
+        predictions = trained.pipeline.predict(prepare_features(frame, trained.features))
+        profiles[REFERENCE_PROFILE] = build_profile(frame, target_column=cfg.target_column,
+                                                    predictions=np.asarray(predictions), task=cfg.task)
         info = self._log_model(trained, profiles)
         self.model_uri, self.model_id = info.model_uri, info.model_id
         mlflow.set_tags({TAG_MODEL_URI: info.model_uri, TAG_MODEL_ID: info.model_id or ""})
@@ -216,8 +205,6 @@ class PipelineRun:
         return self.decision
 
     def _log_figures(self, y_pred: Any, proba: Any, classes: list[Any] | None) -> None:
-        from pipelines.plots import close, evaluation_figures
-
         assert self.trained is not None
         figures = evaluation_figures(self.config.task, self.trained.split.y_test, y_pred, proba, classes)
         try:
@@ -230,7 +217,7 @@ class PipelineRun:
         cfg = self.config
         assert self.trained is not None
         if champion is None:
-            return g.champion_gate(cfg.task, cfg.gates.primary_metric, self.metrics, None, cfg.gates.challenger_margin)
+            return g.champion_gate(cfg.gates.primary_metric, self.metrics, None, cfg.gates.challenger_margin)
         split = self.trained.split
         version = str(champion.version)
         try:
@@ -241,10 +228,10 @@ class PipelineRun:
             theirs = g.compute_metrics(cfg.task, split.y_test, model.predict(split.X_test),
                                        model.predict_proba(split.X_test) if classes is not None else None, classes)
         except Exception as exc:  # any failure to score the champion must stop promotion, with the reason
-            return g.champion_gate(cfg.task, cfg.gates.primary_metric, self.metrics, None,
+            return g.champion_gate(cfg.gates.primary_metric, self.metrics, None,
                                    cfg.gates.challenger_margin, version, error=f"{type(exc).__name__}: {exc}")
         self.tracking.mlflow.log_metrics({f"champion.{k}": v for k, v in theirs.items() if np.isfinite(v)})
-        return g.champion_gate(cfg.task, cfg.gates.primary_metric, self.metrics, theirs,
+        return g.champion_gate(cfg.gates.primary_metric, self.metrics, theirs,
                                cfg.gates.challenger_margin, version)
 
     def _model_validation(self, classes: list[Any] | None) -> g.GateResult:
@@ -330,8 +317,8 @@ class PipelineRun:
         if dataset.content_hash != tags.get(TAG_DATASET_HASH):
             raise DataError(f"{config.dataset_uri} changed since run {run_id} trained on it "
                             f"(hash {dataset.content_hash[:12]} != {str(tags.get(TAG_DATASET_HASH))[:12]})")
-        same = replace(config, test_size=float(params.get("test_size", config.test_size)),
-                       seed=int(params.get("seed", config.seed)))
+        same = config.model_copy(update={"test_size": float(params.get("test_size", config.test_size)),
+                                         "seed": int(params.get("seed", config.seed))})
         features = infer_features(dataset.frame, config.target_column)
         pipeline = mlflow.sklearn.load_model(model_uri)
         state.dataset = dataset

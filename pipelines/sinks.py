@@ -10,7 +10,6 @@ colon (`Class(argument)`), or with no argument when the spec has none.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -20,6 +19,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, NamedTuple, Protocol, runtime_checkable
+
+from pipelines.plugins import resolve
 
 
 class Metric(NamedTuple):
@@ -141,10 +142,8 @@ def get_sink(spec: str) -> Sink:
     name, colon, argument = spec.partition(":")
     if name not in SINKS:
         raise ValueError(f"unknown sink {name!r} in {spec!r}; known sinks: {sorted(SINKS)}")
-    module_name, _, class_name = SINKS[name].partition(":")
     try:
-        module = importlib.import_module(module_name)
+        cls = resolve(SINKS[name])
     except ImportError as error:
-        raise ValueError(f"sink {name!r} is not available here ({module_name}: {error})") from error
-    cls = getattr(module, class_name)
+        raise ValueError(f"sink {name!r} is not available here ({SINKS[name]}: {error})") from error
     return cls(argument) if colon else cls()

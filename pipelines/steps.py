@@ -19,10 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipelines import registry
 from pipelines.config import RunConfig
 from pipelines.data import DataError
 from pipelines.lineage import describe
+from pipelines.monitor import run_monitor
+from pipelines.pipeline import PipelineRun
 from pipelines.registry import RegistryError
+from pipelines.tracking import connect
 from pipelines.validation import DataValidationError
 
 #: Exit codes: 0 success; 1 a failure (invalid data, refused, error); 2 a configuration error (the CLI's);
@@ -52,9 +56,6 @@ class StepResult:
 
 
 def _start(config: RunConfig) -> Any:
-    from pipelines.pipeline import PipelineRun
-    from pipelines.tracking import connect
-
     return PipelineRun(config=config, tracking=connect(config))
 
 
@@ -104,9 +105,6 @@ def train(config: RunConfig) -> StepResult:
 
 def evaluate(config: RunConfig, run_id: str) -> StepResult:
     """Evaluate a training run: held-out metrics, plots, gates (recorded on the run)."""
-    from pipelines.pipeline import PipelineRun
-    from pipelines.tracking import connect
-
     try:
         state = PipelineRun.resume(config, connect(config), run_id)
     except (DataError, RegistryError) as exc:
@@ -123,9 +121,6 @@ def evaluate(config: RunConfig, run_id: str) -> StepResult:
 
 def register(config: RunConfig, run_id: str) -> StepResult:
     """Register an evaluated run's model as a new version (alias challenger) and record its gates on it."""
-    from pipelines.pipeline import PipelineRun
-    from pipelines.tracking import connect
-
     try:
         state = PipelineRun.resume(config, connect(config), run_id, load_data=False)
         if state.decision is None:
@@ -144,9 +139,6 @@ def register(config: RunConfig, run_id: str) -> StepResult:
 
 def promote(config: RunConfig, version: str | None = None) -> StepResult:
     """Move the champion alias to `version` (default: the challenger) if its gates cleared it."""
-    from pipelines import registry
-    from pipelines.tracking import connect
-
     tracking = connect(config)
     if version is None:
         challenger = registry.alias_version(tracking.client, config.model_name, registry.CHALLENGER)
@@ -164,9 +156,6 @@ def promote(config: RunConfig, version: str | None = None) -> StepResult:
 
 def rollback(config: RunConfig) -> StepResult:
     """Point the champion alias back at the version the current champion replaced."""
-    from pipelines import registry
-    from pipelines.tracking import connect
-
     tracking = connect(config)
     try:
         move = registry.rollback(tracking.client, config.model_name, config.alias)
@@ -215,8 +204,6 @@ def retrain(config: RunConfig, *, reason: str) -> StepResult:
 
 def monitor(config: RunConfig, *, reason: str | None = None) -> StepResult:
     """One monitoring pass over the champion's recent traffic (see `pipelines.monitor`)."""
-    from pipelines.monitor import run_monitor
-
     try:
         outcome = run_monitor(config, reason=reason)
     except RegistryError as exc:
@@ -239,3 +226,15 @@ def monitor(config: RunConfig, *, reason: str | None = None) -> StepResult:
     lines.append(f"report: {outcome.reports.get('html')}")
     lines += [f"error: {e}" for e in outcome.errors]
     return StepResult("monitor", not outcome.errors, lines, outcome.to_dict())
+
+
+class InlineTrigger:
+    """Retrain in this process: the whole pipeline through the gates, tagged with the reason (`retrain: inline`)."""
+
+    def __init__(self, target: str = "") -> None:
+        self.target = target
+
+    def start(self, reason: str, config: RunConfig) -> str:
+        """Run `retrain` now; returns `inline:<run id>` and the outcome."""
+        result = retrain(config, reason=reason)
+        return f"inline:{result.data.get('run_id', '?')} ({result.data.get('outcome', 'failed')})"

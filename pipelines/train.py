@@ -8,7 +8,6 @@ cross-validation on the training split. Seeds are fixed: the same data and confi
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +16,7 @@ import pandas as pd
 
 from pipelines.catalog import ESTIMATORS
 from pipelines.config import ConfigError, RunConfig
+from pipelines.plugins import resolve
 from pipelines.validation import column_kind
 
 #: Primary metric -> scikit-learn scorer name used by the grid search.
@@ -82,8 +82,7 @@ def prepare_features(frame: pd.DataFrame, features: Features) -> pd.DataFrame:
 
 
 def _estimator_class(name: str) -> type:
-    module, _, cls = ESTIMATORS[name].cls.partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return resolve(ESTIMATORS[name].cls)
 
 
 def make_estimator(config: RunConfig, overrides: dict[str, Any] | None = None) -> Any:

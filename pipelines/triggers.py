@@ -3,24 +3,20 @@
 A run configuration's `retrain` value is `none`, `inline`, or `<name>:<target>` (e.g.
 `kubernetes-job:ml/churn-train`, `sagemaker-pipeline:churn-retrain`). The class is constructed with the
 `<target>` part (an empty string for `inline`) and started with the reason and the run configuration.
+The names and the syntax are `pipelines.catalog`'s (`TRIGGERS`, `parse_trigger`), which the run configuration
+checks; the registry holds references, not imports, so the classes (`InlineTrigger` in `pipelines.steps`, the
+cloud adapters) sit above everything they are named by.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Protocol
+
+from pipelines.catalog import TRIGGERS, parse_trigger
+from pipelines.plugins import resolve
 
 if TYPE_CHECKING:
     from pipelines.config import RunConfig
-
-#: Trigger name -> the class implementing it. The adapters live next to the cloud code that needs them.
-TRIGGERS: dict[str, str] = {
-    "inline": "pipelines.triggers:InlineTrigger",
-    "kubernetes-job": "pipelines.adapters.kubernetes_job:KubernetesJobTrigger",
-    "sagemaker-pipeline": "pipelines.adapters.aws:SageMakerPipelineTrigger",
-}
-#: Triggers whose `<target>` part is required.
-_NEEDS_TARGET = {"kubernetes-job", "sagemaker-pipeline"}
 
 
 class RetrainTrigger(Protocol):
@@ -31,39 +27,11 @@ class RetrainTrigger(Protocol):
         ...
 
 
-def parse_trigger(value: str) -> tuple[str, str] | None:
-    """`(name, target)` of a `retrain` value, None for `none`; ValueError for an unknown or incomplete one."""
-    if value == "none":
-        return None
-    name, _, target = value.partition(":")
-    if name not in TRIGGERS:
-        raise ValueError(f"unknown retrain trigger {name!r}; choose none or one of {sorted(TRIGGERS)}")
-    if name in _NEEDS_TARGET and not target:
-        raise ValueError(f"{name!r} needs a target: '{name}:<target>'")
-    if name == "kubernetes-job" and "/" not in target:
-        raise ValueError("kubernetes-job needs '<namespace>/<cronjob>'")
-    return name, target
-
-
 def get_trigger(value: str) -> RetrainTrigger | None:
     """The trigger a `retrain` value names, constructed with its target; None for `none`."""
     parsed = parse_trigger(value)
     if parsed is None:
         return None
     name, target = parsed
-    module, _, cls = TRIGGERS[name].partition(":")
-    return getattr(importlib.import_module(module), cls)(target)
+    return resolve(TRIGGERS[name])(target)
 
-
-class InlineTrigger:
-    """Retrain in this process: the whole pipeline through the gates, tagged with the reason."""
-
-    def __init__(self, target: str = "") -> None:
-        self.target = target
-
-    def start(self, reason: str, config: RunConfig) -> str:
-        """Run `retrain` now; returns `inline:<run id>` and the outcome."""
-        from pipelines.steps import retrain
-
-        result = retrain(config, reason=reason)
-        return f"inline:{result.data.get('run_id', '?')} ({result.data.get('outcome', 'failed')})"

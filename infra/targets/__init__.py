@@ -14,9 +14,10 @@ Every target package has two modules, held to them by the conformance suite:
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from pipelines.plugins import resolve
 
 if TYPE_CHECKING:
     import pulumi
@@ -48,16 +49,16 @@ class Target:
 
     def check(self, spec: PlatformSpec) -> list[Problem]:
         """What this target refuses in `spec`, located by key path."""
-        return importlib.import_module(f"{self.package}.rules").check(spec)
+        return resolve(f"{self.package}.rules:check")(spec)
 
     def ignored(self, spec: PlatformSpec) -> list[Notice]:
         """The settings of `spec` this target does not honour, with what happens instead."""
-        return importlib.import_module(f"{self.package}.rules").ignored(spec)
+        return resolve(f"{self.package}.rules:ignored")(spec)
 
     def build(self, platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
               secrets: SecretValues) -> TargetResources:
         """Declare the platform (imports the target's program and its cloud SDK)."""
-        return importlib.import_module(f"{self.package}.program").build(platform, spec, package, secrets)
+        return resolve(f"{self.package}.program:build")(platform, spec, package, secrets)
 
 
 def load_target(name: str) -> Target:

@@ -4,7 +4,7 @@ profile stored with the model version.
     profile = build_profile(train_frame, target_column="label", predictions=model.predict(X), task="classification")
     report = compare(profile, window, label_column="label", covariate_threshold=0.2, prior_threshold=0.1,
                      significance=0.01)
-    report.to_dict(); report.render_html(); sink.emit(report.metrics(), model=name, version=version)
+    report.to_dict(); render_html(report); sink.emit(report.metrics(), model=name, version=version)
 
 What is measured, per distribution (every feature; the predictions; the labels of the labelled rows):
 
@@ -49,8 +49,9 @@ bucket with a grid point, a binary search only where the grid is denser than the
 columns on several threads); see benchmarks/drift.py.
 """
 
+from pipelines.drift.html import render_html
 from pipelines.drift.profile import build_profile
 from pipelines.drift.report import DistributionDrift, DriftReport, compare
 from pipelines.sinks import Metric
 
-__all__ = ["DistributionDrift", "DriftReport", "Metric", "build_profile", "compare"]
+__all__ = ["DistributionDrift", "DriftReport", "Metric", "build_profile", "compare", "render_html"]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from pipelines.drift.report import DistributionDrift, DriftReport
+from pipelines.drift.report import DistributionDrift, DriftReport
 
 REFERENCE_COLOR = "#7f8fa6"
 CURRENT_COLOR = "#e67e22"
@@ -130,7 +128,7 @@ def _section(item: DistributionDrift) -> str:
     )
 
 
-def render(report: DriftReport, *, top_n: int = 20, title: str = "Drift report") -> str:
+def render_html(report: DriftReport, *, top_n: int = 20, title: str = "Drift report") -> str:
     """The report page: verdict, quality, prior shift, per-feature table, plots of the `top_n` features.
 
     Plotted: the drifted features first, then the others, each group by decreasing PSI, at most `top_n`.

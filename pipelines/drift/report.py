@@ -94,12 +94,6 @@ class DriftReport:
         result["severity"] = self.severity
         return result
 
-    def render_html(self, top_n: int = 20, title: str = "Drift report") -> str:
-        """A static self-contained HTML page: summary, per-feature table and plots of the top `top_n` features."""
-        from pipelines.drift.html import render
-
-        return render(self, top_n=top_n, title=title)
-
     def metrics(self) -> list[Metric]:
         """Flat (name, labels, value) gauges for sinks: per feature, per prior distribution, quality, summary."""
         out: list[Metric] = []

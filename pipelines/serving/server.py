@@ -13,6 +13,8 @@ import logging
 import os
 import sys
 
+from pipelines.config import ConfigError, load_config
+from pipelines.contract import DEFAULT_ALIAS
 from pipelines.serving.app import ModelServer, Settings, create_app
 
 API_KEY_ENV = "SHIPYARD_API_KEY"
@@ -50,15 +52,13 @@ def settings_from_args(args: argparse.Namespace, env: dict[str, str] | os._Envir
     """Settings from the run configuration and the flags (flags win)."""
     tracking_uri, model_name, alias, log_uri = args.tracking_uri, args.model_name, args.alias, args.inference_log_uri
     if args.config or env.get("SHIPYARD_RUN_CONFIG") or not (tracking_uri and model_name):
-        from pipelines.config import load_config
-
         config = load_config(args.config, env)
         tracking_uri = tracking_uri or config.tracking_uri
         model_name = model_name or config.model_name
         alias = alias or config.alias
         log_uri = log_uri or config.inference_log_uri
     return Settings(
-        tracking_uri=tracking_uri, model_name=model_name, alias=alias or "champion", inference_log_uri=log_uri,
+        tracking_uri=tracking_uri, model_name=model_name, alias=alias or DEFAULT_ALIAS, inference_log_uri=log_uri,
         poll_seconds=args.poll_seconds, log_flush_rows=args.log_flush_rows,
         log_flush_seconds=args.log_flush_seconds, max_batch_rows=args.max_batch_rows,
         fast_path=not args.no_fast_path, api_key=env.get(API_KEY_ENV) or None,
@@ -72,8 +72,6 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(key, value)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from pipelines.config import ConfigError
-
     try:
         settings = settings_from_args(args)
     except ConfigError as exc:

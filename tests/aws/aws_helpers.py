@@ -48,6 +48,7 @@ def untranslated_keys(node: Any, path: str = "") -> Iterator[str]:
 POLICY_FIELDS = {
     "aws:iam/rolePolicy:RolePolicy": ("policy",),
     "aws:iam/role:Role": ("assumeRolePolicy",),
+    "aws:iam/policy:Policy": ("policy",),
     "aws:s3/bucketPolicy:BucketPolicy": ("policy",),
     "aws:kms/key:Key": ("policy",),
 }

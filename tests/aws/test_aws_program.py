@@ -175,7 +175,10 @@ def test_roles_trust_one_service_of_this_account(captured, stack: str) -> None:
 
 
 def test_wildcard_resources_only_for_actions_aws_scopes_no_further(captured) -> None:
-    allowed = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+    allowed = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "ssmmessages:CreateControlChannel",
+               "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"}
+    namespaces = ({"StringEquals": {"cloudwatch:namespace": "Shipyard/shipyard-prod"}},
+                  {"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}})
     for resource, document in policy_documents(captured("aws-prod")):
         if resource.type != "aws:iam/rolePolicy:RolePolicy":
             continue
@@ -184,7 +187,7 @@ def test_wildcard_resources_only_for_actions_aws_scopes_no_further(captured) -> 
                 actions = set(listify(stmt["Action"]))
                 assert actions <= allowed or all(a.startswith("ec2:") for a in actions), (resource.name, actions)
                 if "cloudwatch:PutMetricData" in actions:
-                    assert stmt["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Shipyard/shipyard-prod"}}
+                    assert stmt["Condition"] in namespaces
 
 
 def test_serving_role_reads_the_registry_but_cannot_write_it(captured) -> None:
@@ -226,11 +229,13 @@ def test_database_encrypted_private_no_plaintext_password(captured, stack: str) 
     assert database["publiclyAccessible"] is False
     assert database["password"] == "[secret]"
     assert one(capture, "aws:secretsmanager/secretVersion:SecretVersion").inputs["secretString"] == "[secret]"
-    (container,) = json.loads(one(capture, "aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])
-    (secret,) = container["secrets"]
-    assert secret["name"] == "MLFLOW_BACKEND_STORE_URI" and secret["valueFrom"].endswith(":url::")
-    assert "postgresql" not in json.dumps(container["environment"])
-    assert "--no-serve-artifacts" in container["command"]
+    for definition in of_type(capture, "aws:ecs/taskDefinition:TaskDefinition"):
+        for container in json.loads(definition.inputs["containerDefinitions"]):
+            (secret,) = container["secrets"]
+            assert secret["name"] == "MLFLOW_BACKEND_STORE_URI" and secret["valueFrom"].endswith(":url::")
+            assert "postgresql" not in json.dumps(container["environment"])
+            if container["name"] == "mlflow":
+                assert "--no-serve-artifacts" in container["command"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -250,7 +255,7 @@ def test_own_vpc_reaches_aws_through_endpoints_only(captured) -> None:
     endpoints = {r.inputs["serviceName"] for r in of_type(capture, "aws:ec2/vpcEndpoint:VpcEndpoint")}
     assert endpoints == {f"com.amazonaws.eu-west-1.{s}" for s in (
         "s3", "ecr.api", "ecr.dkr", "logs", "sts", "sagemaker.api", "sagemaker.runtime", "monitoring",
-        "secretsmanager")}
+        "secretsmanager", "ssmmessages")}
     egress = of_type(capture, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
     assert all(r.inputs.get("cidrIpv4") is None for r in egress)
     assert {int(r.inputs["fromPort"]) for r in egress} == {443, 80, 5000, 5432}
@@ -290,9 +295,9 @@ def test_webhooks_are_secret_subscriptions(captured) -> None:
 def test_external_database_by_reference(captured) -> None:
     capture = captured("aws-extdb")
     assert not of_type(capture, RDS) and not of_type(capture, "random:index/randomPassword:RandomPassword")
-    (container,) = json.loads(one(capture, "aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])
-    assert container["secrets"][0]["valueFrom"] == \
-        "arn:aws:secretsmanager:eu-central-1:123456789012:secret:mlflow-db-Xy12Ab"
+    containers = json.loads(one(capture, "aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])
+    assert [c["secrets"][0]["valueFrom"] for c in containers] == \
+        ["arn:aws:secretsmanager:eu-central-1:123456789012:secret:mlflow-db-Xy12Ab"] * 2
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -365,7 +370,8 @@ def test_endpoints_roll_out_safely_and_scale_within_bounds(captured, project) ->
     for model in spec.models:
         endpoint = one(capture, "aws:sagemaker/endpoint:Endpoint", f"{spec.prefix}-{model.name}").inputs
         policy = endpoint["deploymentConfig"]["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
-        assert policy["type"] == "CANARY" and policy["canarySize"] == {"type": "CAPACITY_PERCENT", "value": 10}
+        # 10% of a new fleet of min_replicas (2) is one whole instance: at most half the fleet, as SageMaker wants
+        assert policy["type"] == "CANARY" and policy["canarySize"] == {"type": "INSTANCE_COUNT", "value": 1}
         rollback = [a["alarmName"] for a in endpoint["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]]
         assert len(rollback) == 2 and set(rollback) <= alarms
         target = one(capture, "aws:appautoscaling/target:Target", f"{spec.prefix}-{model.name}").inputs
@@ -435,6 +441,7 @@ def test_dashboards_are_valid(captured) -> None:
 NAME_LIMITS = {
     "aws:iam/role:Role": ("name", 64),
     "aws:iam/rolePolicy:RolePolicy": ("name", 128),
+    "aws:iam/policy:Policy": ("name", 128),
     "aws:s3/bucket:Bucket": ("bucket", 63),
     "aws:sagemaker/model:Model": ("name", 63),
     "aws:sagemaker/endpointConfiguration:EndpointConfiguration": ("name", 63),
@@ -497,3 +504,115 @@ def test_names_fit_aws_limits(captured, project, stack: str) -> None:
     assert checked >= 20
     bucket = one(capture, BUCKET)
     assert bucket.name == bucket.name.lower()
+
+
+# ------------------------------------------------------------------------------------------------ deployability
+
+SERVICE = "aws:ecs/service:Service"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+
+
+def _containers(capture: Capture, family: str) -> list[dict[str, Any]]:
+    definition = next(d for d in of_type(capture, TASK_DEFINITION) if d.inputs["family"] == family)
+    return json.loads(definition.inputs["containerDefinitions"])
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod", "aws-extdb"])
+def test_mlflow_waits_for_its_database_and_secret_and_for_steady_state(captured, project, stack: str) -> None:
+    """No task starts before the database and the secret's value exist; `pulumi up` waits for healthy tasks."""
+    capture, spec = captured(stack), spec_of(project, stack)
+    services = of_type(capture, SERVICE)
+    assert services
+    versions = {r.urn for r in of_type(capture, "aws:secretsmanager/secretVersion:SecretVersion")}
+    instances = {r.urn for r in of_type(capture, RDS)}
+    listener = one(capture, "aws:lb/listener:Listener").urn
+    for service in services:
+        assert service.inputs["waitForSteadyState"] is True, service.name
+        assert service.inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+        assert {listener, *instances, *versions} <= set(service.dependencies), service.name
+    if spec.registry.database.external_url is None:
+        assert len(instances) == 1 and len(versions) == 1
+    else:  # an existing secret by ARN: nothing of this stack to wait for but the listener
+        assert not instances and not versions
+
+
+@pytest.mark.parametrize(("stack", "replicas"), [("aws-dev", 0), ("aws-prod", 1)])
+def test_the_schema_is_migrated_once_before_more_tasks_start(captured, project, stack: str, replicas: int) -> None:
+    """The leader service runs one task whose `migrate` container upgrades the schema before its server starts;
+    replicas run in a second service created only once the leader is steady, and never migrate."""
+    capture, spec = captured(stack), spec_of(project, stack)
+    services = {s.name: s for s in of_type(capture, SERVICE)}
+    leader = services.pop(f"{spec.prefix}-mlflow")
+    assert leader.inputs["desiredCount"] == 1 and leader.inputs["waitForSteadyState"] is True
+    upgrade, server = _containers(capture, f"{spec.prefix}-mlflow")
+    assert upgrade["name"] == "migrate" and "mlflow db upgrade" in upgrade["command"][0]
+    assert server["dependsOn"] == [{"containerName": "migrate", "condition": "SUCCESS"}]
+    assert leader.inputs["taskDefinition"].endswith(f"task-definition/{spec.prefix}-mlflow:1")
+    assert len(services) == (1 if replicas else 0)
+    for follower in services.values():
+        assert follower.inputs["desiredCount"] == replicas
+        assert leader.urn in follower.dependencies
+        assert follower.inputs["taskDefinition"].endswith(f"task-definition/{spec.prefix}-mlflow-replica:1")
+        assert [c["name"] for c in _containers(capture, f"{spec.prefix}-mlflow-replica")] == ["mlflow"]
+
+
+def _environments(capture: Capture) -> dict[str, dict[str, str]]:
+    """Every container and job environment the program declares, by where it is."""
+    found: dict[str, dict[str, str]] = {}
+    for pipeline in of_type(capture, PIPELINE):
+        for step in json.loads(pipeline.inputs["pipelineDefinition"])["Steps"]:
+            found[f"{pipeline.name}/{step['Name']}"] = step["Arguments"]["Environment"]
+    for model in of_type(capture, "aws:sagemaker/model:Model"):
+        found[model.name] = model.inputs["primaryContainer"]["environment"]
+    for definition in of_type(capture, TASK_DEFINITION):
+        for container in json.loads(definition.inputs["containerDefinitions"]):
+            found[f"{definition.name}/{container['name']}"] = {e["name"]: e["value"] for e in container["environment"]}
+    return found
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_container_and_job_knows_its_region(captured, project, stack: str) -> None:
+    """boto3 raises NoRegionError without AWS_DEFAULT_REGION: the drift metric would never reach CloudWatch."""
+    capture, spec = captured(stack), spec_of(project, stack)
+    environments = _environments(capture)
+    steps = [k for k in environments if "/" in k and not k.startswith(f"{spec.prefix}-mlflow")]
+    assert len(steps) == 5 * len(spec.models)  # four training steps and the monitor, per model
+    assert len(environments) >= len(steps) + len(spec.models)
+    missing = {where: env for where, env in environments.items()
+               if (env.get("AWS_DEFAULT_REGION"), env.get("AWS_REGION")) != (spec.region, spec.region)}
+    assert missing == {}
+
+
+def test_serving_role_publishes_the_instance_metrics_autoscaling_tracks(captured, project) -> None:
+    capture, spec = captured("aws-prod"), spec_of(project, "aws-prod")
+    for model in spec.models:
+        document = json.loads(one(capture, "aws:iam/rolePolicy:RolePolicy",
+                                  f"{spec.prefix}-{model.name}-serving").inputs["policy"])
+        [metrics] = [s for s in statements(document) if "cloudwatch:PutMetricData" in listify(s["Action"])]
+        assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}}
+        policy = one(capture, "aws:appautoscaling/policy:Policy", f"{spec.prefix}-{model.name}-cpu").inputs
+        tracked = policy["targetTrackingScalingPolicyConfiguration"]["customizedMetricSpecification"]
+        assert tracked["namespace"] == "/aws/sagemaker/Endpoints" and tracked["metricName"] == "CPUUtilization"
+
+
+def test_tracking_server_is_reached_by_ssm_port_forwarding(captured) -> None:
+    """CD and people forward a local port into an MLflow task with SSM (IAM-authenticated, logged in CloudTrail):
+    ECS Exec on, the agent's channels allowed, the ssmmessages endpoint in the VPC, and a policy to attach that
+    allows the port-forwarding document on this cluster's tasks only (no shell)."""
+    capture = captured("aws-prod")
+    assert all(s.inputs["enableExecuteCommand"] is True for s in of_type(capture, SERVICE))
+    task_role = one(capture, "aws:iam/rolePolicy:RolePolicy", "shipyard-prod-mlflow-task")
+    task_policy = json.loads(task_role.inputs["policy"])
+    assert any("ssmmessages:OpenDataChannel" in listify(s["Action"]) for s in statements(task_policy))
+    assert any(e.inputs["serviceName"] == "com.amazonaws.eu-west-1.ssmmessages"
+               for e in of_type(capture, "aws:ec2/vpcEndpoint:VpcEndpoint"))
+    access = one(capture, "aws:iam/policy:Policy")
+    grants = {a: listify(s["Resource"]) for s in statements(json.loads(access.inputs["policy"]))
+              for a in listify(s["Action"])}
+    assert sorted(grants["ssm:StartSession"]) == [
+        "arn:aws:ecs:eu-west-1:123456789012:task/shipyard-prod-mlflow/*",
+        "arn:aws:ssm:eu-west-1::document/AWS-StartPortForwardingSession"]
+    assert "ecs:ExecuteCommand" not in grants
+    forwarded = _containers(capture, "shipyard-prod-mlflow")[1]
+    hosts = {e["name"]: e["value"] for e in forwarded["environment"]}["MLFLOW_SERVER_ALLOWED_HOSTS"]
+    assert "localhost:*" in hosts.split(",")

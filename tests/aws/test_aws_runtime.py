@@ -141,7 +141,7 @@ def test_retraining_starts_the_sagemaker_pipeline(moto_endpoint: str) -> None:
                           "arn:aws:iam::123456789012:role/jobs", subnets=("subnet-1",), security_groups=("sg-1",),
                           kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k", package_prefix="s3://b/packages/x/",
                           config_prefix="s3://b/configs/churn/y/", output_uri="s3://b/training/churn/",
-                          max_runtime_seconds=3600)
+                          max_runtime_seconds=3600, region="us-east-1")
     definition = jobs.training_pipeline(ctx, training_instance="ml.m5.large", processing_instance="ml.m5.large")
     sagemaker.create_pipeline(PipelineName="shipyard-test-training-churn", PipelineDefinition=json.dumps(definition),
                               RoleArn="arn:aws:iam::123456789012:role/pipeline")

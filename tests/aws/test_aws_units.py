@@ -8,11 +8,12 @@ import json
 import pytest
 
 from infra.spec import ModelSpec, PlatformSpec, RolloutSpec
-from infra.targets.aws import iam, jobs, names, network, rules, sizes
+from infra.targets.aws import iam, jobs, names, network, rollout, rules, sizes
 from infra.targets.aws.foundation import ecr_repository_arn, image_suffix, mirrored_image
 from infra.targets.aws.monitoring import dashboard_body, quality_comparison, retrain_pattern
-from infra.targets.aws.registry import database_secret, database_url, mlflow_container
-from infra.targets.aws.serving import cpu_target, replica_bounds, traffic_shift
+from infra.targets.aws.registry import database_secret, database_url, mlflow_containers, service_counts
+from infra.targets.aws.rollout import shift_notices, shift_problem, traffic_shift
+from infra.targets.aws.serving import cpu_target, replica_bounds
 from infra.targets.aws.storage import key_policy, tls_only_policy
 from infra.targets.aws.training import content_key, dataset_statements, run_config_text
 from pipelines.adapters import aws as adapters
@@ -139,14 +140,30 @@ def test_database_secret_holds_a_psycopg2_url() -> None:
     assert secret["url"] == database_url("pw", "db.local") and secret["password"] == "pw"
 
 
+def _containers(migrate: bool) -> list[dict]:
+    return mlflow_containers(image="img", region="eu-west-1", log_group="lg", artifact_root="s3://b/mlflow",
+                             workers=2, backend_secret="arn:secret:url::", allowed_hosts=["alb", "alb:80"],
+                             migrate=migrate)
+
+
 def test_mlflow_container_takes_its_database_from_a_secret() -> None:
-    (container,) = mlflow_container(image="img", region="eu-west-1", log_group="lg", artifact_root="s3://b/mlflow",
-                                    workers=2, backend_secret="arn:secret:url::", allowed_hosts=["alb", "alb:80"])
+    (container,) = _containers(migrate=False)
     assert container["entryPoint"] == ["mlflow"] and container["command"][:1] == ["server"]
     assert container["secrets"] == [{"name": "MLFLOW_BACKEND_STORE_URI", "valueFrom": "arn:secret:url::"}]
     env = {e["name"]: e["value"] for e in container["environment"]}
-    assert env["MLFLOW_SERVER_ALLOWED_HOSTS"] == "alb,alb:80"
+    assert env["MLFLOW_SERVER_ALLOWED_HOSTS"] == "alb,alb:80,localhost:*,127.0.0.1:*"  # + SSM port forwarding
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert (env["AWS_DEFAULT_REGION"], env["AWS_REGION"]) == ("eu-west-1", "eu-west-1")
+    assert "dependsOn" not in container
+
+
+def test_the_leader_task_migrates_the_schema_before_its_server_starts() -> None:
+    upgrade, server = _containers(migrate=True)
+    assert upgrade["name"] == "migrate" and upgrade["essential"] is False
+    assert upgrade["command"] == ['exec mlflow db upgrade "$MLFLOW_BACKEND_STORE_URI"']
+    assert upgrade["secrets"] == server["secrets"]
+    assert server["dependsOn"] == [{"containerName": "migrate", "condition": "SUCCESS"}]
+    assert service_counts(high_availability=False) == (1, 0) and service_counts(high_availability=True) == (1, 1)
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -189,7 +206,8 @@ def test_run_config_is_what_the_pipelines_read() -> None:
 
 CTX = jobs.JobContext(image="img", role_arn="role", subnets=("s1", "s2"), security_groups=("sg",),
                       kms_key_arn="key", package_prefix="s3://b/packages/h/", config_prefix="s3://b/configs/c/h/",
-                      output_uri="s3://b/training/c/", max_runtime_seconds=600, spot=True)
+                      output_uri="s3://b/training/c/", max_runtime_seconds=600, region="eu-west-1",
+                      spot=True)
 
 
 def test_training_pipeline_definition() -> None:
@@ -220,17 +238,46 @@ def test_monitoring_pipeline_is_one_monitor_step() -> None:
 # ------------------------------------------------------------------------------------------------ serving
 
 
-@pytest.mark.parametrize(("strategy", "kind", "step", "wait"), [
-    ("canary", "CANARY", 15, 600), ("rolling", "LINEAR", 25, 150), ("blue_green", "ALL_AT_ONCE", None, 600)])
-def test_rollouts_become_blue_green_traffic_shifts(strategy: str, kind: str, step: int | None, wait: int) -> None:
-    shift = traffic_shift(RolloutSpec(strategy=strategy, canary_percent=15, bake_minutes=10))
-    assert (shift.type, shift.step_percent, shift.wait_seconds) == (kind, step, wait)
+@pytest.mark.parametrize(("strategy", "fleet", "kind", "step", "wait"), [
+    ("canary", 4, "CANARY", 1, 600), ("canary", 20, "CANARY", 3, 600), ("rolling", 4, "LINEAR", 1, 150),
+    ("rolling", 8, "LINEAR", 2, 150), ("rolling", 3, "LINEAR", 1, 200), ("rolling", 1, "ALL_AT_ONCE", None, 600),
+    ("blue_green", 2, "ALL_AT_ONCE", None, 600)])
+def test_rollouts_become_blue_green_traffic_shifts(strategy: str, fleet: int, kind: str, step: int | None,
+                                                   wait: int) -> None:
+    """Steps are whole instances of the new fleet (canary 15% rounded down, at least one; rolling 25%)."""
+    shift = traffic_shift(RolloutSpec(strategy=strategy, canary_percent=15, bake_minutes=10), fleet)
+    assert (shift.type, shift.step_instances, shift.wait_seconds) == (kind, step, wait)
     assert 600 <= shift.timeout_seconds <= 14400
+    assert shift_problem(shift, fleet) is None
 
 
 def test_long_bakes_are_capped_at_sagemakers_limits() -> None:
-    shift = traffic_shift(RolloutSpec(strategy="canary", bake_minutes=240))
+    rollout = RolloutSpec(strategy="canary", bake_minutes=240)
+    shift = traffic_shift(rollout, 2)
     assert shift.wait_seconds == 3600 and shift.timeout_seconds == 9000
+    assert "capped at 60" in shift_notices(rollout, 2)["bake_minutes"]
+
+
+def test_sagemaker_refuses_a_canary_or_linear_step_over_half_the_fleet() -> None:
+    """SageMaker's TrafficRoutingConfig: a canary at most half the fleet, a linear step 10-50% of it."""
+    canary = traffic_shift(RolloutSpec(strategy="canary", canary_percent=10), 1)
+    assert canary.step_instances == 1
+    assert "refuses a canary of 1 instance(s) on a new fleet of 1" in shift_problem(canary, 1)
+    assert "serving.min_replicas to at least 2" in shift_problem(canary, 1)
+    assert shift_problem(traffic_shift(RolloutSpec(strategy="canary", canary_percent=50), 3), 3) is None
+    linear = rollout.TrafficShift("LINEAR", 1, 60, 600)
+    assert "refuses a linear step of 1 instance(s) on a new fleet of 1" in shift_problem(linear, 1)
+    assert "at least 10%" in shift_problem(linear, 11)
+    assert shift_problem(linear, 10) is None and shift_problem(linear, 2) is None
+
+
+def test_rollouts_not_honoured_as_written_are_named() -> None:
+    assert "takes 50% of the traffic" in shift_notices(RolloutSpec(strategy="canary", canary_percent=10), 2)[
+        "canary_percent"]
+    assert shift_notices(RolloutSpec(strategy="canary", canary_percent=10), 10) == {}
+    assert shift_notices(RolloutSpec(strategy="canary"), 1) == {}  # refused by check, not a notice
+    assert "all traffic at once" in shift_notices(RolloutSpec(strategy="rolling"), 1)["strategy"]
+    assert shift_notices(RolloutSpec(strategy="rolling"), 2) == {}
 
 
 def test_replicas_and_cpu_target() -> None:
@@ -250,8 +297,8 @@ def test_public_endpoints_are_refused_with_the_reason() -> None:
 
 
 def test_alarm_directions_and_retrain_pattern() -> None:
-    assert quality_comparison("classification", "roc_auc") == "LessThanThreshold"
-    assert quality_comparison("regression", "rmse") == "GreaterThanThreshold"
+    assert quality_comparison("roc_auc") == "LessThanThreshold"
+    assert quality_comparison("rmse") == "GreaterThanThreshold"
     pattern = json.loads(retrain_pattern(["arn:b", "arn:a"]))
     assert pattern["resources"] == ["arn:a", "arn:b"] and pattern["detail-type"] == ["CloudWatch Alarm State Change"]
 

@@ -327,9 +327,9 @@ def test_alerts_cover_drift_serving_errors_and_quality_floors() -> None:
     spec = make_spec(models=[{"name": "churn", "monitoring": {"min_quality": {"roc_auc": 0.8}}}])
     rules = {r["alert"]: r for r in alert_rules(spec.models[0], "ml")}
     assert {"ShipyardCovariateShift", "ShipyardPriorShift", "ShipyardMajorDrift", "ShipyardDriftMetricsMissing",
-            "ShipyardServingErrors", "ShipyardQualityBelowRocAuc"} == set(rules)
+            "ShipyardServingErrors", "ShipyardQualityDegradedRocAuc"} == set(rules)
     assert 'model="churn"' in rules["ShipyardCovariateShift"]["expr"]
-    assert "< 0.8" in rules["ShipyardQualityBelowRocAuc"]["expr"]
+    assert "< 0.8" in rules["ShipyardQualityDegradedRocAuc"]["expr"]
     assert all(r["labels"]["severity"] in {"warning", "critical"} for r in rules.values())
 
 

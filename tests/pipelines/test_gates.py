@@ -39,32 +39,32 @@ def test_threshold_gate_checks_minimum_and_maximum() -> None:
     assert not any(c.passed for c in missing.checks)
 
 
-@pytest.mark.parametrize(("task", "metric", "ours", "theirs", "margin", "passed"), [
-    ("classification", "roc_auc", 0.85, 0.86, 0.01, True),   # within the margin
-    ("classification", "roc_auc", 0.84, 0.86, 0.01, False),  # worse than the margin allows
-    ("classification", "log_loss", 0.40, 0.41, 0.0, True),   # lower is better
-    ("classification", "log_loss", 0.43, 0.41, 0.01, False),
-    ("regression", "rmse", 10.5, 10.0, 1.0, True),
-    ("regression", "rmse", 12.0, 10.0, 1.0, False),
-    ("regression", "r2", 0.7, 0.8, 0.05, False),
+@pytest.mark.parametrize(("metric", "ours", "theirs", "margin", "passed"), [
+    ("roc_auc", 0.85, 0.86, 0.01, True),   # within the margin
+    ("roc_auc", 0.84, 0.86, 0.01, False),  # worse than the margin allows
+    ("log_loss", 0.40, 0.41, 0.0, True),   # lower is better
+    ("log_loss", 0.43, 0.41, 0.01, False),
+    ("rmse", 10.5, 10.0, 1.0, True),
+    ("rmse", 12.0, 10.0, 1.0, False),
+    ("r2", 0.7, 0.8, 0.05, False),
 ])
-def test_champion_gate_is_direction_aware(task: str, metric: str, ours: float, theirs: float, margin: float,
+def test_champion_gate_is_direction_aware(metric: str, ours: float, theirs: float, margin: float,
                                           passed: bool) -> None:
-    result = g.champion_gate(task, metric, {metric: ours}, {metric: theirs}, margin, "3")
+    result = g.champion_gate(metric, {metric: ours}, {metric: theirs}, margin, "3")
     assert result.passed is passed
     assert result.checks[0].value == ours
 
 
 def test_champion_gate_without_or_with_a_broken_champion() -> None:
-    assert g.champion_gate("classification", "roc_auc", {"roc_auc": 0.5}, None, 0.0).passed
-    broken = g.champion_gate("classification", "roc_auc", {"roc_auc": 0.9}, None, 0.0, "2", error="KeyError: 'x'")
+    assert g.champion_gate("roc_auc", {"roc_auc": 0.5}, None, 0.0).passed
+    broken = g.champion_gate("roc_auc", {"roc_auc": 0.9}, None, 0.0, "2", error="KeyError: 'x'")
     assert not broken.passed and "could not be evaluated" in broken.checks[0].detail
 
 
 def test_quality_gate_floors_are_direction_aware() -> None:
-    result = g.quality_gate("regression", {"rmse": 12.0, "r2": 0.9}, {"rmse": 10.0, "r2": 0.5})
+    result = g.quality_gate({"rmse": 12.0, "r2": 0.9}, {"rmse": 10.0, "r2": 0.5})
     assert [(c.name, c.passed) for c in result.checks] == [("r2 >= 0.5", True), ("rmse <= 10.0", False)]
-    assert g.quality_gate("classification", {"accuracy": 0.9}, {"roc_auc": 0.8}).passed  # not measurable: no alarm
+    assert g.quality_gate({"accuracy": 0.9}, {"roc_auc": 0.8}).passed  # not measurable: no alarm
 
 
 def test_edge_rows_cover_missing_unseen_and_extremes() -> None:
@@ -101,7 +101,7 @@ def test_measure_latency_times_the_callable() -> None:
 
 def test_decision_round_trip_and_summary() -> None:
     decision = g.Decision([g.threshold_gate({"r2": 0.1}, {"r2": 0.5}, {}),
-                           g.champion_gate("regression", "r2", {"r2": 0.1}, None, 0.0)], champion_version=None)
+                           g.champion_gate("r2", {"r2": 0.1}, None, 0.0)], champion_version=None)
     assert not decision.passed
     again = g.Decision.from_dict(decision.to_dict())
     assert again.to_dict() == decision.to_dict()

@@ -16,7 +16,8 @@ from pipelines.config import from_dict
 from pipelines.demo import demo_traffic
 from pipelines.gates import quality_gate
 from pipelines.monitor import decide_retrain, read_window
-from pipelines.triggers import InlineTrigger, get_trigger, parse_trigger
+from pipelines.steps import InlineTrigger
+from pipelines.triggers import get_trigger, parse_trigger
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 DRIFT = {"drifted": True, "severity": "major", "covariate_drift": True, "prior_drift": False,
@@ -38,13 +39,13 @@ def _config(**overrides):
     (None, "bad", None, {}, True, True, None),
 ])
 def test_retraining_decision(drift, quality, reason, overrides, warranted, start, why_not) -> None:
-    gate = quality_gate("classification", {"accuracy": 0.6}, {"accuracy": 0.7}) if quality else None
+    gate = quality_gate({"accuracy": 0.6}, {"accuracy": 0.7}) if quality else None
     decision = decide_retrain(_config(**overrides), drift=drift, quality=gate, trigger_reason=reason)
     assert (decision.warranted, decision.start, decision.why_not) == (warranted, start, why_not)
 
 
 def test_retraining_reasons_say_what_happened() -> None:
-    gate = quality_gate("classification", {"accuracy": 0.6}, {"accuracy": 0.7})
+    gate = quality_gate({"accuracy": 0.6}, {"accuracy": 0.7})
     decision = decide_retrain(_config(), drift=DRIFT, quality=gate, trigger_reason="schedule")
     assert decision.reasons == ["drift: covariate shift in num_0", "quality: accuracy = 0.6000 on labelled traffic",
                                 "schedule"]
@@ -153,11 +154,8 @@ def _champion_version(client) -> str:
 
 
 def test_every_registered_trigger_resolves_to_a_class_with_start() -> None:
-    import importlib
+    from pipelines.catalog import TRIGGERS
+    from pipelines.plugins import resolve
 
-    from pipelines.triggers import TRIGGERS
-
-    for name, path in TRIGGERS.items():
-        module, _, cls = path.partition(":")
-        trigger = getattr(importlib.import_module(module), cls)
-        assert callable(getattr(trigger, "start", None)), name
+    for name, reference in TRIGGERS.items():
+        assert callable(getattr(resolve(reference), "start", None)), name

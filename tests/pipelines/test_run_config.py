@@ -71,6 +71,11 @@ def test_every_trigger_syntax_infra_documents_is_accepted() -> None:
     ({"retrain": "kubernetes-job:no-namespace"}, "retrain"),
     ({"retrain": "carrier-pigeon"}, "retrain"),
     ({"colour": "blue"}, "colour"),
+    ({"gates": {"colour": "blue"}}, "gates.colour"),
+    ({"search": {"grid": {"C": [1.0]}, "colour": "blue"}}, "search.colour"),
+    ({"monitoring": {"min_quality": {"r2": 0.5}}}, "monitoring.min_quality.r2"),
+    ({"seed": "7"}, "seed"),  # strict, as JSON: a number written as text is refused
+    ({"sinks": ["stdout", ""]}, "sinks[1]"),
 ])
 def test_invalid_settings_name_their_key(change: dict, key: str, tmp_path: Path) -> None:
     document = {**config_document(tmp_path), **change}
@@ -139,3 +144,9 @@ def test_cli_prints_the_key_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "gates.primary_metric" in err
     assert "Traceback" not in err
+
+
+def test_an_unknown_setting_names_the_known_ones_of_its_section() -> None:
+    with pytest.raises(ConfigError) as caught:
+        from_dict({"model_name": "m", "tracking_uri": "x", "search": {"grid": {"C": [1.0]}, "fold": 3}})
+    assert caught.value.message == "unknown setting; known: folds, grid"

@@ -14,8 +14,9 @@ import yaml
 
 from infra.merge import deep_merge, with_defaults
 from infra.problems import format_path
-from infra.spec import ESTIMATORS, PlatformSpec
+from infra.spec import PlatformSpec
 from infra.stackfile import SpecError, load_stack, stack_file_schema
+from pipelines.catalog import ESTIMATORS
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
@@ -183,7 +184,7 @@ def test_format_path() -> None:
 
 
 def test_estimator_table_covers_both_tasks() -> None:
-    assert set(ESTIMATORS.values()) == {"classification", "regression"}
+    assert {entry.task for entry in ESTIMATORS.values()} == {"classification", "regression"}
 
 
 def test_cli_reports_located_errors_without_traceback(tmp_path: Path) -> None:

@@ -98,7 +98,7 @@ def vpc_access() -> Statement:
 
 
 def put_metrics(namespace: str) -> Statement:
-    """Publish CloudWatch metrics, only into `namespace`."""
+    """Publish CloudWatch metrics, only into `namespace` (PutMetricData has no resource: '*' plus a condition)."""
     return statement(["cloudwatch:PutMetricData"], ["*"], {"StringEquals": {"cloudwatch:namespace": namespace}})
 
 
@@ -120,6 +120,33 @@ def run_pipeline_jobs(region: str, account: str, job_role_arns: Sequence[str], k
                   {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
         kms_use(key_arn),
         statement(["kms:CreateGrant"], [key_arn], {"Bool": {"kms:GrantIsForAWSResource": "true"}}),
+    ]
+
+
+def exec_channels() -> Statement:
+    """The SSM agent's channels inside an ECS task (ECS Exec, port forwarding): AWS authorizes them on '*' only."""
+    return statement(["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                      "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"], ["*"])
+
+
+#: The SSM document that forwards a local port to a port of the session's target (here: an MLflow task).
+PORT_FORWARDING_DOCUMENT = "AWS-StartPortForwardingSession"
+
+
+def port_forwarding(region: str, account: str, cluster_arn: str, cluster_name: str) -> list[Statement]:
+    """Open an SSM port-forwarding session into the tasks of one ECS cluster, and find those tasks.
+
+    Only the port-forwarding document: no shell (`ecs:ExecuteCommand` and the shell documents are not granted).
+    Sessions are the caller's own, so they can end and resume only those.
+    """
+    return [
+        statement(["ssm:StartSession"], [
+            f"arn:aws:ecs:{region}:{account}:task/{cluster_name}/*",
+            f"arn:aws:ssm:{region}::document/{PORT_FORWARDING_DOCUMENT}"]),
+        statement(["ssm:TerminateSession", "ssm:ResumeSession"],
+                  [f"arn:aws:ssm:{region}:{account}:session/${{aws:userid}}-*"]),
+        statement(["ecs:DescribeTasks"], [f"arn:aws:ecs:{region}:{account}:task/{cluster_name}/*"]),
+        statement(["ecs:ListTasks"], ["*"], {"ArnEquals": {"ecs:cluster": cluster_arn}}),
     ]
 
 

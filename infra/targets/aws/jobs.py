@@ -83,6 +83,8 @@ class JobContext:
     #: s3://bucket/training/<model>/ (training-job outputs).
     output_uri: str
     max_runtime_seconds: int
+    #: The region every AWS client in the job talks to (boto3 finds none by itself inside a job).
+    region: str
     spot: bool = False
 
 
@@ -124,8 +126,18 @@ def _volume(instance: str, ctx: JobContext) -> dict[str, Any]:
     return {"VolumeKmsKeyId": ctx.kms_key_arn} if takes_volume_kms_key(instance) else {}
 
 
-#: The jobs' environment: unbuffered output, so CloudWatch Logs shows progress as it happens.
-ENVIRONMENT = {"PYTHONUNBUFFERED": "1"}
+def region_variables(region: str) -> dict[str, str]:
+    """The region for every AWS SDK in a container: boto3 reads AWS_DEFAULT_REGION, other SDKs AWS_REGION.
+
+    SageMaker jobs, endpoints and ECS tasks set neither, and without them `boto3.client("cloudwatch")` raises
+    NoRegionError: the drift metric would never reach CloudWatch.
+    """
+    return {"AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+
+
+def job_environment(ctx: JobContext) -> dict[str, str]:
+    """A job's environment: its region, and unbuffered output so CloudWatch Logs shows progress as it happens."""
+    return {"PYTHONUNBUFFERED": "1", **region_variables(ctx.region)}
 
 
 def processing_step(step: str, ctx: JobContext, instance: str, depends_on: list[str],
@@ -152,7 +164,7 @@ def processing_step(step: str, ctx: JobContext, instance: str, depends_on: list[
         "NetworkConfig": {"EnableNetworkIsolation": False, "EnableInterContainerTrafficEncryption": True,
                           "VpcConfig": {"SecurityGroupIds": list(ctx.security_groups), "Subnets": list(ctx.subnets)}},
         "StoppingCondition": {"MaxRuntimeInSeconds": ctx.max_runtime_seconds},
-        "Environment": ENVIRONMENT,
+        "Environment": job_environment(ctx),
     }
     return _step(step, "Processing", arguments, depends_on)
 
@@ -180,7 +192,7 @@ def training_step(step: str, ctx: JobContext, instance: str, depends_on: list[st
         "EnableInterContainerTrafficEncryption": True,
         "EnableManagedSpotTraining": ctx.spot,
         "StoppingCondition": stopping,
-        "Environment": ENVIRONMENT,
+        "Environment": job_environment(ctx),
     }
     return _step(step, "Training", arguments, depends_on)
 

@@ -21,7 +21,7 @@ from pulumi_aws import iam as aws_iam
 
 from infra.components import Monitoring
 from infra.secrets import SecretValues
-from infra.spec import METRICS, AlertSpec, ModelSpec, PlatformSpec
+from infra.spec import AlertSpec, ModelSpec, PlatformSpec
 from infra.targets.aws import iam, jobs
 from infra.targets.aws.foundation import Foundation
 from infra.targets.aws.names import aws_name
@@ -38,6 +38,7 @@ from infra.targets.aws.training import (
     start_pipeline_role,
 )
 from pipelines.adapters.aws import DRIFT_ALARM, MODEL_DIMENSION, VERDICT_METRIC, drift_alarm_request
+from pipelines.catalog import higher_is_better, worse_operator
 
 QUALITY_METRIC = "shipyard_model_quality"
 ALARM_PERIOD_SECONDS = DRIFT_ALARM["Period"]
@@ -99,9 +100,18 @@ def dashboard_body(spec: PlatformSpec, models: list[ModelSpec]) -> str:
     return iam.to_json({"widgets": widgets})
 
 
-def quality_comparison(task: str, metric: str) -> str:
-    """The alarm comparison for a quality bound: below a higher-is-better metric, above a lower-is-better one."""
-    return "LessThanThreshold" if METRICS[task][metric] else "GreaterThanThreshold"
+#: The CloudWatch comparison operator for each of `pipelines.catalog.worse_operator`'s answers.
+_COMPARISON = {"<": "LessThanThreshold", ">": "GreaterThanThreshold"}
+
+
+def quality_comparison(metric: str) -> str:
+    """The alarm comparison for a quality bound: in ALARM exactly when the metric is worse than the bound."""
+    return _COMPARISON[worse_operator(metric)]
+
+
+def quality_statistic(metric: str) -> str:
+    """The statistic a quality alarm watches over its period: the worst value the monitor reported."""
+    return "Minimum" if higher_is_better(metric) else "Maximum"
 
 
 def retrain_pattern(alarm_arns: list[str]) -> str:
@@ -232,9 +242,9 @@ class AwsMonitoring(Monitoring):
             alarm_description=f"{model.registered_model}: {metric} crossed {bound}",
             namespace=metrics_namespace(spec), metric_name=QUALITY_METRIC,
             dimensions={MODEL_DIMENSION: model.registered_model, "Metric": metric},
-            statistic="Minimum" if METRICS[model.pipeline.task][metric] else "Maximum",
+            statistic=quality_statistic(metric),
             period=ALARM_PERIOD_SECONDS, evaluation_periods=1, treat_missing_data="ignore",
-            comparison_operator=quality_comparison(model.pipeline.task, metric), threshold=bound,
+            comparison_operator=quality_comparison(metric), threshold=bound,
             **self._alarm_options())
             for metric, bound in sorted(model.monitoring.min_quality.items())]
 

@@ -23,6 +23,7 @@ LIMITS = {
     "sagemaker": 63,        # models, endpoint configurations, endpoints (pipelines allow 256; we keep 63)
     "s3_bucket": 63,
     "iam_role": 64,
+    "iam_policy": 128,
     "schedule": 64,
     "rule": 64,
     "rds": 63,

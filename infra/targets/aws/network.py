@@ -33,7 +33,8 @@ INTERFACE_ENDPOINTS: dict[str, str] = {
 }
 #: Extra interface endpoints per registry mode.
 REGISTRY_ENDPOINTS: dict[str, dict[str, str]] = {
-    "self-hosted": {"secretsmanager": "secretsmanager"},  # the MLflow task's database secret
+    "self-hosted": {"secretsmanager": "secretsmanager",  # the MLflow task's database secret
+                    "ssmmessages": "ssmmessages"},        # ECS Exec: port forwarding to the tracking server
     "sagemaker": {"mlflow": "experiments"},               # SageMaker MLflow: aws.sagemaker.<region>.experiments
 }
 

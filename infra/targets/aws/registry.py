@@ -27,6 +27,7 @@ from infra.secrets import SecretValues
 from infra.spec import PlatformSpec, Secret
 from infra.targets.aws import iam
 from infra.targets.aws.foundation import Foundation
+from infra.targets.aws.jobs import region_variables
 from infra.targets.aws.names import aws_name
 from infra.targets.aws.network import allow, allow_aws_apis, security_group
 from infra.targets.aws.sizes import size
@@ -34,6 +35,9 @@ from infra.targets.aws.storage import PREFIXES, ArtifactBucket, artifact_bucket,
 
 MLFLOW_PORT = 5000
 HTTP = 80
+#: Seconds the load balancer's health checks are ignored after a task starts: the leader first migrates.
+MIGRATION_GRACE_SECONDS = 300
+SERVER_GRACE_SECONDS = 60
 POSTGRES = 5432
 DB_USER = "mlflow"
 DB_NAME = "mlflow"
@@ -52,27 +56,49 @@ def database_secret(password: str, host: str, port: int = POSTGRES) -> str:
                         "port": port, "dbname": DB_NAME, "url": database_url(password, host, port)})
 
 
-def mlflow_container(*, image: str, region: str, log_group: str, artifact_root: str, workers: int,
-                     backend_secret: str, allowed_hosts: list[str]) -> list[dict[str, Any]]:
-    """The ECS container definition of the MLflow server (lean: no job runner, `workers` uvicorn workers)."""
-    return [{
-        "name": "mlflow",
-        "image": image,
-        "essential": True,
-        "entryPoint": ["mlflow"],
-        "command": ["server", "--host", "0.0.0.0", "--port", str(MLFLOW_PORT), "--workers", str(workers),
-                    "--default-artifact-root", artifact_root, "--no-serve-artifacts"],
-        "portMappings": [{"containerPort": MLFLOW_PORT, "protocol": "tcp"}],
-        "environment": [
-            {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"},
-            {"name": "MLFLOW_SERVER_ALLOWED_HOSTS", "value": ",".join(allowed_hosts)},
-            {"name": "AWS_DEFAULT_REGION", "value": region},
-        ],
-        "secrets": [{"name": "MLFLOW_BACKEND_STORE_URI", "valueFrom": backend_secret}],
-        "readonlyRootFilesystem": False,
-        "logConfiguration": {"logDriver": "awslogs", "options": {
-            "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": "mlflow"}},
-    }]
+#: Hosts the MLflow server answers besides the load balancer's name: SSM port forwarding ends on the task's
+#: loopback, so clients of a forwarded port send `Host: localhost:<port>`.
+FORWARDED_HOSTS = ("localhost:*", "127.0.0.1:*")
+#: The container that upgrades MLflow's schema before the server starts (in the leader task only).
+MIGRATE = "migrate"
+
+
+def mlflow_containers(*, image: str, region: str, log_group: str, artifact_root: str, workers: int,
+                      backend_secret: str, allowed_hosts: list[str], migrate: bool) -> list[dict[str, Any]]:
+    """The ECS containers of one MLflow task: the server (lean: no job runner, `workers` uvicorn workers) and,
+    with `migrate`, a one-shot `mlflow db upgrade` it waits for (it starts only once the upgrade exited 0).
+
+    `mlflow db upgrade` creates the tables of an empty database and migrates an older schema; only the leader
+    service's single task runs it, so two tasks never migrate at once (docs/aws.md, "Schema migrations").
+    """
+    def container(name: str, essential: bool, entry_point: list[str], command: list[str],
+                  environment: dict[str, str]) -> dict[str, Any]:
+        return {
+            "name": name, "image": image, "essential": essential, "entryPoint": entry_point, "command": command,
+            "environment": [{"name": k, "value": v} for k, v in {**environment, **region_variables(region)}.items()],
+            "secrets": [{"name": "MLFLOW_BACKEND_STORE_URI", "valueFrom": backend_secret}],
+            "readonlyRootFilesystem": False,  # ECS Exec (the SSM agent behind port forwarding) writes to it
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": name}},
+        }
+
+    server = container("mlflow", True, ["mlflow"], [
+        "server", "--host", "0.0.0.0", "--port", str(MLFLOW_PORT), "--workers", str(workers),
+        "--default-artifact-root", artifact_root, "--no-serve-artifacts"], {
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_SERVER_ALLOWED_HOSTS": ",".join([*allowed_hosts, *FORWARDED_HOSTS])})
+    server["portMappings"] = [{"containerPort": MLFLOW_PORT, "protocol": "tcp"}]
+    if not migrate:
+        return [server]
+    server["dependsOn"] = [{"containerName": MIGRATE, "condition": "SUCCESS"}]
+    upgrade = container(MIGRATE, False, ["sh", "-c"], ['exec mlflow db upgrade "$MLFLOW_BACKEND_STORE_URI"'], {})
+    return [upgrade, server]
+
+
+def service_counts(high_availability: bool) -> tuple[int, int]:
+    """(leader, replicas) MLflow tasks: the leader service always runs one (it migrates the schema); a highly
+    available registry adds one replica, in a second service created once the leader is steady."""
+    return 1, 1 if high_availability else 0
 
 
 def secret_key_ref(secret_arn: str, json_key: str | None) -> str:
@@ -96,6 +122,8 @@ class AwsModelRegistry(ModelRegistry):
     bucket: ArtifactBucket
     #: The SageMaker MLflow tracking server's ARN ('' when self-hosted): clients need IAM access to it.
     server_arn: pulumi.Output[str]
+    #: Self-hosted: the managed policy that lets CD and people forward a port to MLflow ('' in sagemaker mode).
+    tracking_access_policy: pulumi.Output[str]
 
     def __init__(self, name: str, spec: PlatformSpec, base: Foundation, secrets: SecretValues,
                  opts: pulumi.ResourceOptions | None = None):
@@ -109,7 +137,8 @@ class AwsModelRegistry(ModelRegistry):
             self._managed()
         else:
             self._self_hosted()
-        self.done(bucket=self.bucket.name, server_arn=self.server_arn)
+        self.done(bucket=self.bucket.name, server_arn=self.server_arn,
+                  tracking_access_policy=self.tracking_access_policy)
 
     # ------------------------------------------------------------------------------------------- managed
 
@@ -131,6 +160,7 @@ class AwsModelRegistry(ModelRegistry):
             tags=spec.all_tags, opts=stateful(self.child, spec))
         self.server_arn = server.arn
         self.tracking_uri = server.arn
+        self.tracking_access_policy = pulumi.Output.from_input("")  # clients reach the server with their IAM role
 
     # --------------------------------------------------------------------------------------- self-hosted
 
@@ -152,15 +182,16 @@ class AwsModelRegistry(ModelRegistry):
         allow(f"{prefix}-task-from-alb", task_sg, MLFLOW_PORT, self.child, inbound=True, peer_group=alb_sg)
         allow_aws_apis(f"{prefix}-mlflow-task", task_sg, network, self.child)
 
-        secret_arn, backend_url = self._database(task_sg)
+        secret_arn, backend_url, database = self._database(task_sg)
         balancer, target_group, listener = self._load_balancer(alb_sg)
-        self._service(task_sg, secret_arn, backend_url, balancer, target_group, listener)
+        self._service(task_sg, secret_arn, backend_url, balancer, target_group, [listener, *database])
         self.tracking_uri = pulumi.Output.concat("http://", balancer.dns_name)
 
-    def _database(self, task_sg: Any) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    def _database(self, task_sg: Any) -> tuple[pulumi.Output[str], pulumi.Output[str], list[pulumi.Resource]]:
         """The backend store: an RDS PostgreSQL instance, or the spec's external URL.
 
-        Returns the secret's ARN and the ECS `valueFrom` of the SQLAlchemy URL inside it.
+        Returns the secret's ARN, the ECS `valueFrom` of the SQLAlchemy URL inside it, and what MLflow's tasks
+        must wait for (the instance, and the secret's value: a task started before it fails to start).
         """
         spec, base, prefix = self.spec, self.base, self.spec.prefix
         database = spec.registry.database
@@ -193,22 +224,22 @@ class AwsModelRegistry(ModelRegistry):
         secret = secretsmanager.Secret(f"{prefix}-database", description="MLflow's PostgreSQL credentials and URL",
                                        kms_key_id=base.key.arn, recovery_window_in_days=30 if spec.is_prod else 0,
                                        tags=spec.all_tags, opts=stateful(self.child, spec))
-        secretsmanager.SecretVersion(f"{prefix}-database", secret_id=secret.id, opts=self.child,
-                                     secret_string=pulumi.Output.secret(pulumi.Output.all(
-                                         password.result, instance.address).apply(
-                                         lambda values: database_secret(values[0], values[1]))))
-        return secret.arn, secret.arn.apply(lambda arn: secret_key_ref(arn, "url"))
+        version = secretsmanager.SecretVersion(f"{prefix}-database", secret_id=secret.id, opts=self.child,
+                                               secret_string=pulumi.Output.secret(pulumi.Output.all(
+                                                   password.result, instance.address).apply(
+                                                   lambda values: database_secret(values[0], values[1]))))
+        return secret.arn, secret.arn.apply(lambda arn: secret_key_ref(arn, "url")), [instance, version]
 
-    def _external_database(self, url: Secret) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    def _external_database(self, url: Secret) -> tuple[pulumi.Output[str], pulumi.Output[str], list[pulumi.Resource]]:
         if url.ref is not None:  # the ARN of an existing secret whose value is the URL
-            return pulumi.Output.from_input(url.ref), pulumi.Output.from_input(url.ref)
+            return pulumi.Output.from_input(url.ref), pulumi.Output.from_input(url.ref), []
         prefix = self.spec.prefix
         secret = secretsmanager.Secret(f"{prefix}-database-url", description="MLflow's external database URL",
                                        kms_key_id=self.base.key.arn, tags=self.spec.all_tags,
                                        opts=stateful(self.child, self.spec))
-        secretsmanager.SecretVersion(f"{prefix}-database-url", secret_id=secret.id,
-                                     secret_string=self.secrets.value(url), opts=self.child)
-        return secret.arn, secret.arn
+        version = secretsmanager.SecretVersion(f"{prefix}-database-url", secret_id=secret.id,
+                                               secret_string=self.secrets.value(url), opts=self.child)
+        return secret.arn, secret.arn, [version]
 
     def _load_balancer(self, alb_sg: Any) -> tuple[lb.LoadBalancer, lb.TargetGroup, lb.Listener]:
         spec, network, prefix = self.spec, self.base.network, self.spec.prefix
@@ -230,9 +261,11 @@ class AwsModelRegistry(ModelRegistry):
         return balancer, target_group, listener
 
     def _service(self, task_sg: Any, secret_arn: pulumi.Output[str], backend_url: pulumi.Output[str],
-                 balancer: lb.LoadBalancer, target_group: lb.TargetGroup, listener: lb.Listener) -> None:
+                 balancer: lb.LoadBalancer, target_group: lb.TargetGroup, prerequisites: list[pulumi.Resource]) -> None:
+        """MLflow on Fargate: a leader service of one task that migrates the schema, then (highly available) a
+        replica service. Both wait for `prerequisites` (listener, database, the secret's value) and for steady
+        state, so `pulumi up` fails when MLflow does not come up; ECS Exec lets operators forward a port."""
         spec, base, prefix = self.spec, self.base, self.spec.prefix
-        fargate = size(spec.registry.server_size)
         logs = cloudwatch.LogGroup(f"{prefix}-mlflow", name=f"/shipyard/{prefix}/mlflow",
                                    retention_in_days=LOG_RETENTION_DAYS[spec.is_prod], kms_key_id=base.key.arn,
                                    tags=spec.all_tags, opts=self.child)
@@ -248,30 +281,58 @@ class AwsModelRegistry(ModelRegistry):
                             tags=spec.all_tags, opts=self.child,
                             assume_role_policy=iam.to_json(iam.assume_role("ecs-tasks.amazonaws.com")))
         aws_iam.RolePolicy(f"{prefix}-mlflow-task", role=task.id, opts=self.child, policy=iam.policy_json(
-            lambda bucket, key: iam.document([*iam.s3_access(bucket, read=[PREFIXES["mlflow"]]), iam.kms_use(key)]),
+            lambda bucket, key: iam.document([*iam.s3_access(bucket, read=[PREFIXES["mlflow"]]), iam.kms_use(key),
+                                              iam.exec_channels()]),
             self.bucket.arn, base.key.arn))
-        definition = ecs.TaskDefinition(
-            f"{prefix}-mlflow", family=f"{prefix}-mlflow", network_mode="awsvpc", requires_compatibilities=["FARGATE"],
-            cpu=str(fargate.fargate_cpu), memory=str(fargate.fargate_memory),
-            runtime_platform=ecs.TaskDefinitionRuntimePlatformArgs(operating_system_family="LINUX",
-                                                                   cpu_architecture="X86_64"),
-            execution_role_arn=execution.arn, task_role_arn=task.arn, tags=spec.all_tags, opts=self.child,
-            container_definitions=pulumi.Output.all(base.image, logs.name, self.artifact_uri, backend_url,
-                                                    balancer.dns_name).apply(
-                lambda v: iam.to_json(mlflow_container(
-                    image=v[0], region=base.region, log_group=v[1], artifact_root=v[2],
-                    workers=spec.registry.workers, backend_secret=v[3], allowed_hosts=[v[4], f"{v[4]}:{HTTP}"]))))
+        fargate = size(spec.registry.server_size)
+
+        def definition(name: str, migrate: bool) -> ecs.TaskDefinition:
+            return ecs.TaskDefinition(
+                name, family=name, network_mode="awsvpc", requires_compatibilities=["FARGATE"],
+                cpu=str(fargate.fargate_cpu), memory=str(fargate.fargate_memory),
+                runtime_platform=ecs.TaskDefinitionRuntimePlatformArgs(operating_system_family="LINUX",
+                                                                       cpu_architecture="X86_64"),
+                execution_role_arn=execution.arn, task_role_arn=task.arn, tags=spec.all_tags, opts=self.child,
+                container_definitions=pulumi.Output.all(base.image, logs.name, self.artifact_uri, backend_url,
+                                                        balancer.dns_name).apply(
+                    lambda v: iam.to_json(mlflow_containers(
+                        image=v[0], region=base.region, log_group=v[1], artifact_root=v[2],
+                        workers=spec.registry.workers, backend_secret=v[3], allowed_hosts=[v[4], f"{v[4]}:{HTTP}"],
+                        migrate=migrate))))
+
         cluster = ecs.Cluster(f"{prefix}-mlflow", name=aws_name(prefix, "mlflow", kind="ecs"), tags=spec.all_tags,
                               settings=[ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
                               opts=self.child)
-        ecs.Service(
-            f"{prefix}-mlflow", cluster=cluster.arn, task_definition=definition.arn, launch_type="FARGATE",
-            desired_count=2 if spec.registry.database.high_availability else 1,
-            deployment_minimum_healthy_percent=100, deployment_maximum_percent=200,
-            deployment_circuit_breaker=ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
-            network_configuration=ecs.ServiceNetworkConfigurationArgs(
-                subnets=base.network.subnet_ids, security_groups=[task_sg.id], assign_public_ip=False),
-            load_balancers=[ecs.ServiceLoadBalancerArgs(target_group_arn=target_group.arn, container_name="mlflow",
-                                                        container_port=MLFLOW_PORT)],
-            health_check_grace_period_seconds=60, propagate_tags="SERVICE", tags=spec.all_tags,
-            opts=pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(depends_on=[listener])))
+
+        def service(name: str, task_definition: ecs.TaskDefinition, count: int, after: list[pulumi.Resource],
+                    grace_seconds: int) -> ecs.Service:
+            return ecs.Service(
+                name, cluster=cluster.arn, task_definition=task_definition.arn, launch_type="FARGATE",
+                desired_count=count, deployment_minimum_healthy_percent=100, deployment_maximum_percent=200,
+                deployment_circuit_breaker=ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+                wait_for_steady_state=True, enable_execute_command=True,
+                network_configuration=ecs.ServiceNetworkConfigurationArgs(
+                    subnets=base.network.subnet_ids, security_groups=[task_sg.id], assign_public_ip=False),
+                load_balancers=[ecs.ServiceLoadBalancerArgs(target_group_arn=target_group.arn,
+                                                            container_name="mlflow", container_port=MLFLOW_PORT)],
+                health_check_grace_period_seconds=grace_seconds, propagate_tags="SERVICE", tags=spec.all_tags,
+                opts=pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(depends_on=after)))
+
+        leaders, replicas = service_counts(spec.registry.database.high_availability)
+        leader = service(f"{prefix}-mlflow", definition(f"{prefix}-mlflow", migrate=True), leaders, prerequisites,
+                         MIGRATION_GRACE_SECONDS)
+        if replicas:
+            service(f"{prefix}-mlflow-replicas", definition(f"{prefix}-mlflow-replica", migrate=False), replicas,
+                    [*prerequisites, leader], SERVER_GRACE_SECONDS)
+        self.tracking_access_policy = self._tracking_access(cluster).arn
+
+    def _tracking_access(self, cluster: ecs.Cluster) -> aws_iam.Policy:
+        """The managed policy CD and people attach to reach MLflow by SSM port forwarding into its tasks."""
+        spec, base = self.spec, self.base
+        return aws_iam.Policy(
+            aws_name(spec.prefix, "tracking-access", kind="iam_policy", autonamed=True),
+            description=f"{spec.prefix}: forward a local port to the MLflow tracking server (SSM, ECS Exec)",
+            tags=spec.all_tags, opts=self.child, policy=iam.policy_json(
+                lambda acct, cluster_arn, cluster_name: iam.document(
+                    iam.port_forwarding(base.region, acct, cluster_arn, cluster_name)),
+                base.account, cluster.arn, cluster.name))

@@ -14,8 +14,6 @@ VPC (interface endpoint) or wherever the caller's credentials allow: `serving.pu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
 from pulumi_aws import appautoscaling, cloudwatch, sagemaker, sns
 from pulumi_aws import iam as aws_iam
@@ -24,8 +22,10 @@ from infra.components import ServingEndpoint
 from infra.spec import ModelSpec, PlatformSpec, RolloutSpec
 from infra.targets.aws import iam
 from infra.targets.aws.foundation import Foundation
+from infra.targets.aws.jobs import region_variables
 from infra.targets.aws.names import aws_name
 from infra.targets.aws.registry import AwsModelRegistry, client_statements
+from infra.targets.aws.rollout import MAX_WAIT_SECONDS, fleet_size, traffic_shift
 from infra.targets.aws.sizes import size, takes_volume_kms_key
 from infra.targets.aws.storage import PREFIXES
 from infra.targets.aws.training import AwsTrainingCluster, service_role
@@ -35,7 +35,9 @@ VARIANT = "primary"
 MODEL_DIR = "/opt/ml/model"
 #: The p99 model latency alarm allows this multiple of the gate's single-row limit (requests carry batches).
 LATENCY_ALARM_FACTOR = 10
-MAX_WAIT_SECONDS = 3600
+#: Where SageMaker publishes an endpoint's instance metrics (CPUUtilization, which autoscaling tracks) with the
+#: endpoint's execution role.
+INSTANCE_METRICS_NAMESPACE = "/aws/sagemaker/Endpoints"
 
 
 def endpoint_name(spec: PlatformSpec, model: ModelSpec) -> str:
@@ -48,46 +50,14 @@ def invocation_url(region: str, name: str) -> str:
     return f"https://runtime.sagemaker.{region}.amazonaws.com/endpoints/{name}/invocations"
 
 
-@dataclass(frozen=True)
-class TrafficShift:
-    """How a new endpoint configuration takes the traffic."""
-
-    type: str                   # CANARY | LINEAR | ALL_AT_ONCE
-    step_percent: int | None    # canary size or linear step, in percent of capacity
-    wait_seconds: int           # time each step is watched by the rollback alarms
-    timeout_seconds: int        # the whole deployment's limit
-
-
-def traffic_shift(rollout: RolloutSpec) -> TrafficShift:
-    """The spec's rollout as a SageMaker blue/green traffic shift.
-
-    Capacity: the new (green) fleet starts at the endpoint configuration's initial instance count, which is
-    the spec's `min_replicas`, not at the old fleet's current scaled-out size; steps are percentages of that
-    fleet. Size `min_replicas` for the traffic a rollout must carry (docs/aws.md, "Rollouts and capacity").
-    canary: `canary_percent` first, watched for `bake_minutes`, then the rest; rolling: four linear steps
-    of 25% over `bake_minutes`; blue_green: all at once, watched for `bake_minutes` before the old fleet goes.
-    """
-    bake = rollout.bake_minutes * 60
-    if rollout.strategy == "canary":
-        shift = TrafficShift("CANARY", rollout.canary_percent, min(bake, MAX_WAIT_SECONDS), 0)
-        steps = 2
-    elif rollout.strategy == "rolling":
-        shift = TrafficShift("LINEAR", 25, min(bake // 4, MAX_WAIT_SECONDS), 0)
-        steps = 4
-    else:
-        shift = TrafficShift("ALL_AT_ONCE", None, min(bake, MAX_WAIT_SECONDS), 0)
-        steps = 1
-    timeout = min(max(steps * shift.wait_seconds + 1800, 600), 14400)
-    return TrafficShift(shift.type, shift.step_percent, shift.wait_seconds, timeout)
-
-
-def deployment_config(rollout: RolloutSpec,
+def deployment_config(rollout: RolloutSpec, fleet: int,
                       alarm_names: list[pulumi.Input[str]]) -> sagemaker.EndpointDeploymentConfigArgs:
-    """Blue/green per `traffic_shift`, rolled back automatically when any of the alarms fires."""
-    shift = traffic_shift(rollout)
+    """Blue/green per `rollout.traffic_shift` on a new fleet of `fleet` instances, rolled back automatically when
+    any of the alarms fires (`rules.check` refuses the shifts SageMaker would)."""
+    shift = traffic_shift(rollout, fleet)
     size_args = sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySizeArgs
     linear_args = sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationLinearStepSizeArgs
-    step = None if shift.step_percent is None else {"type": "CAPACITY_PERCENT", "value": shift.step_percent}
+    step = None if shift.step_instances is None else {"type": "INSTANCE_COUNT", "value": shift.step_instances}
     return sagemaker.EndpointDeploymentConfigArgs(
         blue_green_update_policy=sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
             traffic_routing_configuration=(
@@ -104,7 +74,7 @@ def deployment_config(rollout: RolloutSpec,
 
 def replica_bounds(model: ModelSpec) -> tuple[int, int]:
     """(min, max) instances: a real-time SageMaker endpoint keeps at least one instance."""
-    return max(1, model.serving.min_replicas), max(1, model.serving.max_replicas)
+    return fleet_size(model.serving), max(1, model.serving.max_replicas)
 
 
 def cpu_target(model: ModelSpec) -> float:
@@ -124,7 +94,8 @@ class AwsServingEndpoint(ServingEndpoint):
         instance = size(model.serving.size).serving
         role, permissions = self._role(spec, model, base, registry)
         container_env = training.run_configs[model.name].uri.apply(
-            lambda uri: {"SHIPYARD_PACKAGE_DIR": MODEL_DIR, "SHIPYARD_RUN_CONFIG": uri, "PYTHONUNBUFFERED": "1"})
+            lambda uri: {"SHIPYARD_PACKAGE_DIR": MODEL_DIR, "SHIPYARD_RUN_CONFIG": uri, "PYTHONUNBUFFERED": "1",
+                         **region_variables(base.region)})
         autonamed = aws_name(prefix, model.name, kind="sagemaker", autonamed=True)
         served = sagemaker.Model(
             autonamed, execution_role_arn=role.arn, tags=tags,
@@ -149,7 +120,7 @@ class AwsServingEndpoint(ServingEndpoint):
         alarms = self._rollback_alarms(spec, model, alerts)
         endpoint = sagemaker.Endpoint(
             f"{prefix}-{model.name}", name=self.endpoint_name, endpoint_config_name=config.name, tags=tags,
-            deployment_config=deployment_config(model.serving.rollout, [a.name for a in alarms]), opts=self.child)
+            deployment_config=deployment_config(model.serving.rollout, low, [a.name for a in alarms]), opts=self.child)
         target = appautoscaling.Target(
             f"{prefix}-{model.name}", service_namespace="sagemaker", min_capacity=low, max_capacity=high,
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
@@ -174,7 +145,7 @@ class AwsServingEndpoint(ServingEndpoint):
     def _role(self, spec: PlatformSpec, model: ModelSpec, base: Foundation, registry: AwsModelRegistry
               ) -> tuple[aws_iam.Role, aws_iam.RolePolicy]:
         """The endpoint's execution role: pull the image, read the wheel, its configuration and the registry's
-        artifacts, write its inference logs."""
+        artifacts, write its inference logs, publish the instance metrics autoscaling tracks."""
         name = f"{spec.prefix}-{model.name}-serving"
         role = service_role(name, "sagemaker.amazonaws.com", base.account, spec.all_tags, self.child)
 
@@ -184,6 +155,7 @@ class AwsServingEndpoint(ServingEndpoint):
                                write=[f"{PREFIXES['inference']}/{model.name}"]),
                 *client_statements(server, bucket, write=False),
                 iam.kms_use(key), *iam.ecr_pull(repo), iam.sagemaker_logs(base.region, acct), iam.vpc_access(),
+                iam.put_metrics(INSTANCE_METRICS_NAMESPACE),
             ])
 
         policy = aws_iam.RolePolicy(name, role=role.id, opts=self.child, policy=iam.policy_json(

@@ -80,7 +80,7 @@ def job_context(base: Foundation, role_arn: pulumi.Input[str], package_prefix: p
                              base.key.arn, package_prefix, config_prefix, output_uri).apply(
         lambda v: jobs.JobContext(image=v[0], role_arn=v[1], subnets=tuple(v[2]), security_groups=(v[3],),
                                   kms_key_arn=v[4], package_prefix=v[5], config_prefix=v[6], output_uri=v[7],
-                                  max_runtime_seconds=max_runtime_seconds, spot=spot))
+                                  max_runtime_seconds=max_runtime_seconds, region=base.region, spot=spot))
 
 
 def service_role(name: str, service: str, account: pulumi.Input[str], tags: dict[str, str],

@@ -52,6 +52,7 @@ from infra.targets.kubernetes.workload import (
     pod_spec,
     tcp_probe,
 )
+from pipelines.catalog import higher_is_better, worse_operator
 
 #: The drift run's size class: it reads a window of the inference log and profiles it.
 MONITOR_SIZE = "small"
@@ -100,13 +101,20 @@ def alert_rules(model: ModelSpec, namespace: str) -> list[dict[str, Any]]:
               f"/ sum(rate(shipyard_serving_requests_total{{{serving}}}[5m])) > 0.05", "critical",
               f"More than 5% of {name}'s requests fail.", "5m"),
     ]
-    rules += [
-        alert(f"ShipyardQualityBelow{metric.title().replace('_', '')}",
-              f'min(shipyard_model_quality{{{drift},metric="{metric}"}}) < {floor}', "critical",
-              f"{name}'s {metric} fell under {floor}.")
-        for metric, floor in sorted(model.monitoring.min_quality.items())
-    ]
+    rules += [alert(f"ShipyardQualityDegraded{metric.title().replace('_', '')}", quality_expr(drift, metric, bound),
+                    "critical", f"{name}'s {metric} is worse than {bound}.")
+              for metric, bound in sorted(model.monitoring.min_quality.items())]
     return rules
+
+
+def quality_expr(selector: str, metric: str, bound: float) -> str:
+    """PromQL true exactly when the model's `metric` is worse than `bound` (direction from `pipelines.catalog`).
+
+    Over several series (versions, pods) the worst one counts: the lowest of a higher-is-better metric, the
+    highest of a lower-is-better one.
+    """
+    worst = "min" if higher_is_better(metric) else "max"
+    return f'{worst}(shipyard_model_quality{{{selector},metric="{metric}"}}) {worse_operator(metric)} {bound}'
 
 
 #: The label every namespace carries with its own name (set by the API server).
