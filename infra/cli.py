@@ -17,6 +17,8 @@ COMMANDS: dict[str, str] = {
     "plan": "infra.plan:command",
     "cost": "infra.cost:command",
     "diff": "infra.diff:command",
+    "promote": "infra.promote:promote",
+    "approve": "infra.promote:approve",
     "schema": "infra.cli:schema",
     "package": "infra.cli:package",
     "up": "infra.local.commands:up",
@@ -52,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rev", metavar="BASE", help="compare stack A at git revision BASE with the working tree")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--markdown", action="store_true", help="a Markdown section (for a pull-request comment)")
+    p = sub.add_parser("promote", help="copy a model version that passed upstream into the next stack's registry; "
+                                       "its gates decide")
+    p.add_argument("--model", required=True, help="the model's name in both stacks' specs")
+    p.add_argument("--from", dest="from_stack", required=True, metavar="STACK", help="the upstream stack")
+    p.add_argument("--to", dest="to_stack", required=True, metavar="STACK", help="the downstream stack")
+    p.add_argument("--version", default=None, help="the upstream version (default: the upstream champion)")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("approve", help="approve a gated version in a stack with manual promotion: it becomes champion")
+    p.add_argument("--stack", "-s", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--json", action="store_true")
     sub.add_parser("schema", help="print the JSON Schema of a stack file")
     p = sub.add_parser("package", help="build the content-addressed pipelines wheel")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: dist/)")
