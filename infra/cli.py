@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "diff": "infra.diff:command",
     "promote": "infra.promote:promote",
     "approve": "infra.promote:approve",
+    "deploy": "infra.deploy:command",
     "schema": "infra.cli:schema",
     "package": "infra.cli:package",
     "up": "infra.local.commands:up",
@@ -65,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack", "-s", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--version", required=True)
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("deploy", help="preview, up and smoke-test a stack (Pulumi Automation API; needs the CLI)")
+    _stack_args(p)
     p.add_argument("--json", action="store_true")
     sub.add_parser("schema", help="print the JSON Schema of a stack file")
     p = sub.add_parser("package", help="build the content-addressed pipelines wheel")

@@ -38,9 +38,14 @@ class PromotionError(Exception):
     """A promotion cannot start: a stack, model or registry is missing; one sentence."""
 
 
+def env_name(text: str) -> str:
+    """A name as part of an environment variable: upper-cased, non-alphanumerics as '_'."""
+    return re.sub(r"[^A-Z0-9]", "_", text.upper())
+
+
 def override_variable(stack: str) -> str:
     """The environment variable that names a stack's tracking URI explicitly."""
-    return ENV_PREFIX + re.sub(r"[^A-Z0-9]", "_", stack.upper())
+    return ENV_PREFIX + env_name(stack)
 
 
 def stack_output(stack: str, key: str, project_dir: Path) -> str:
