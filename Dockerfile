@@ -22,6 +22,11 @@ RUN python -m pip install --no-cache-dir \
         "boto3>=1.34" \
         "s3fs>=2025" \
         "sagemaker-mlflow>=0.5" \
+        "gcsfs>=2025" \
+        "google-cloud-storage>=2.18" \
+        "adlfs>=2024.7" \
+        "azure-storage-blob>=12.19" \
+        "azure-identity>=1.15" \
         "scikit-learn>=1.5,<2" \
         "pandas>=2.2" \
         "pyarrow>=15" \

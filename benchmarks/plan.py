@@ -6,10 +6,13 @@
     import pulumi_random"`;
 (b) project: the whole `shipyard plan --stack k8s-dev` process (the console script, output discarded); the
     ratio b/a;
+(d) the Azure stack: `shipyard plan --stack azure-prod` beside the bare import of the azure-native modules it uses
+    (printed after (c));
 (c) growth: `shipyard plan --config FILE --json` on temporary stack files with 1, 10, 100 copies of the shared spec's
     first model (k8s-dev otherwise), and the time per added model; beside it the SDK floor: the same captured
     resources (same types, parents, inputs as plain dicts) registered by a bare program under echo mocks, in
     a fresh process, which is what the Pulumi SDK alone costs per model.
+(d) GCP: `shipyard plan --stack gcp-dev` beside a fresh import of the pulumi_gcp modules the GCP target uses.
 
 Every figure is the median of `--runs` fresh processes, as wall time and as CPU time (user + sys of the child):
 on a shared 2-core machine wall time swings with the load, CPU time much less.
@@ -36,6 +39,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 K8S_MODULES = ("core.v1", "apps.v1", "batch.v1", "autoscaling.v2", "policy.v1", "networking.v1", "rbac.v1")
 BARE_IMPORT = "import pulumi; import " + ", ".join(f"pulumi_kubernetes.{m}" for m in K8S_MODULES) + \
+    ", pulumi_random"
+GCP_MODULES = ("artifactregistry", "cloudrunv2", "cloudscheduler", "compute", "eventarc", "kms", "monitoring",
+               "organizations", "projects", "pubsub", "secretmanager", "serviceaccount", "servicenetworking", "sql",
+               "storage", "workflows")
+GCP_IMPORT = "import pulumi; import " + ", ".join(f"pulumi_gcp.{m}" for m in GCP_MODULES) + ", pulumi_random"
+#: The azure-native modules the Azure target uses (subpackages load lazily; importing one loads it).
+AZURE_MODULES = ("app", "applicationinsights", "authorization", "containerregistry", "dbforpostgresql", "keyvault",
+                 "managedidentity", "monitor", "network", "operationalinsights", "privatedns", "resources", "storage")
+AZURE_BARE_IMPORT = "import pulumi; import " + ", ".join(f"pulumi_azure_native.{m}" for m in AZURE_MODULES) + \
     ", pulumi_random"
 TARGET_RATIO = 1.5
 TARGET_PER_MODEL_MS = 60.0
@@ -192,6 +204,16 @@ def main() -> int:
     verdict = "within" if ratio_cpu <= TARGET_RATIO else "OVER"
     print(f"      ratio b/a {ratio_wall:.2f} wall, {ratio_cpu:.2f} CPU  (target <= {TARGET_RATIO}: {verdict})")
     growth(shipyard, sorted(int(n) for n in args.models.split(",")), args.runs)
+    gcp_bare, _ = median_run([sys.executable, "-c", GCP_IMPORT], args.runs)
+    gcp_plan, _ = median_run([*shipyard, "plan", "--stack", "gcp-dev"], args.runs)
+    print(f"  (d) GCP       bare imports (pulumi, {len(GCP_MODULES)} pulumi_gcp modules, random)  {gcp_bare}")
+    print(f"                shipyard plan --stack gcp-dev                       {gcp_plan}")
+    print(f"      ratio {gcp_plan.wall / gcp_bare.wall:.2f} wall, {gcp_plan.cpu / gcp_bare.cpu:.2f} CPU")
+    azure_bare, _ = median_run([sys.executable, "-c", AZURE_BARE_IMPORT], args.runs)
+    azure_plan, _ = median_run([*shipyard, "plan", "--stack", "azure-prod"], args.runs)
+    print(f"  (e) azure     bare imports ({len(AZURE_MODULES)} azure-native modules)            {azure_bare}")
+    print(f"                shipyard plan --stack azure-prod                     {azure_plan}")
+    print(f"      ratio {azure_plan.wall / azure_bare.wall:.2f} wall, {azure_plan.cpu / azure_bare.cpu:.2f} CPU")
     return 0
 
 

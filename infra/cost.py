@@ -429,7 +429,8 @@ class Estimate:
         cur = self.table.currency
         if self.table.free:
             return f"cost: 0 {cur}/month (local: {self.table.basis})"
-        if any(line.quote.status == "priced" for line in self.lines) or not self.by_status("requests"):
+        unpriced = self.by_status("requests") or self.by_status("unknown")
+        if any(line.quote.status == "priced" for line in self.lines) or not unpriced:
             text = f"cost: {self.total('idle'):,.2f} {cur}/month idle, {self.total('peak'):,.2f} at maximum scale"
         else:
             text = "cost: not priced"

@@ -63,6 +63,93 @@ def _aws_resource(service: str, path: str, key: str = "name", **extra: str) -> C
     return computed
 
 
+SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
+TENANT = "99999999-8888-7777-6666-555555555555"
+
+
+def _fake_guid(name: str) -> str:
+    text = _fake_hex(name, 32)
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+#: Azure: the input holding each type's physical name (`<kind>Name` in, `name` out), by type token.
+AZURE_NAME_INPUTS: dict[str, str] = {
+    "azure-native:resources:ResourceGroup": "resourceGroupName",
+    "azure-native:network:VirtualNetwork": "virtualNetworkName",
+    "azure-native:network:Subnet": "subnetName",
+    "azure-native:network:PrivateEndpoint": "privateEndpointName",
+    "azure-native:network:PrivateDnsZoneGroup": "privateDnsZoneGroupName",
+    "azure-native:privatedns:PrivateZone": "privateZoneName",
+    "azure-native:privatedns:VirtualNetworkLink": "virtualNetworkLinkName",
+    "azure-native:privatedns:PrivateRecordSet": "relativeRecordSetName",
+    "azure-native:containerregistry:Registry": "registryName",
+    "azure-native:keyvault:Vault": "vaultName",
+    "azure-native:keyvault:Secret": "secretName",
+    "azure-native:operationalinsights:Workspace": "workspaceName",
+    "azure-native:applicationinsights:Component": "resourceName",
+    "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
+    "azure-native:authorization:RoleAssignment": "roleAssignmentName",
+    "azure-native:authorization:RoleDefinition": "roleDefinitionId",
+    "azure-native:storage:StorageAccount": "accountName",
+    "azure-native:storage:BlobServiceProperties": "blobServicesName",
+    "azure-native:storage:BlobContainer": "containerName",
+    "azure-native:storage:ManagementPolicy": "managementPolicyName",
+    "azure-native:dbforpostgresql:Server": "serverName",
+    "azure-native:dbforpostgresql:Database": "databaseName",
+    "azure-native:app:ManagedEnvironment": "environmentName",
+    "azure-native:app:ContainerApp": "containerAppName",
+    "azure-native:app:Job": "jobName",
+    "azure-native:monitor:ActionGroup": "actionGroupName",
+    "azure-native:monitor:MetricAlert": "ruleName",
+    "azure-native:monitor:DiagnosticSetting": "name",
+}
+
+
+def _azure_resource(name: str, inputs: dict[str, Any], spec: PlatformSpec, typ: str) -> dict[str, Any]:
+    """`name` from the type's `<kind>Name` input, an ARM-shaped id, and user-assigned identities as a map."""
+    module, kind = typ.split(":")[1:]
+    physical = str(inputs.get(AZURE_NAME_INPUTS.get(typ, "name")) or f"{name}{_fake_hex(name, 6)}")
+    group = inputs.get("resourceGroupName") or physical
+    out: dict[str, Any] = {"name": physical, "__id": (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}/providers/Microsoft.{module}/{kind}s/{physical}")}
+    identities = (inputs.get("identity") or {}).get("userAssignedIdentities")
+    if isinstance(identities, list):  # goes in as a list of ids, comes back as a map (the SDK insists)
+        out["identity"] = {**inputs["identity"], "userAssignedIdentities": {
+            i: {"clientId": _fake_guid(f"client/{i}"), "principalId": _fake_guid(f"principal/{i}")}
+            for i in identities}}
+    return out
+
+
+def _with(path: tuple[str, ...], value: str) -> Callable[[str, dict[str, Any], PlatformSpec], dict[str, Any]]:
+    """A computed value nested under `path` of the echoed inputs ({name}, {region}, {hex} substituted)."""
+    def computed(name: str, inputs: dict[str, Any], spec: PlatformSpec) -> dict[str, Any]:
+        physical = _physical(name, inputs, "__none__")
+        for key in AZURE_NAME_INPUTS.values():
+            if key != "resourceGroupName" and inputs.get(key):
+                physical = str(inputs[key])
+                break
+        text = value.format(name=physical, region=spec.region or "westeurope", hex=_fake_hex(name, 8))
+        top = dict(inputs.get(path[0]) or {}) if len(path) > 1 else {}
+        node = top
+        for step in path[1:-1]:
+            node[step] = dict(node.get(step) or {})
+            node = node[step]
+        if len(path) == 1:
+            return {path[0]: text}
+        node[path[-1]] = text
+        return {path[0]: top}
+    return computed
+
+
+def _merged(*parts: Computed) -> Computed:
+    def computed(name: str, inputs: dict[str, Any], spec: PlatformSpec) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for part in parts:
+            out.update(part(name, inputs, spec))
+        return out
+    return computed
+
+
 #: Computed outputs by exact type token. Targets add their resource types here.
 BY_TYPE: dict[str, Computed] = {
     "random:index/randomPassword:RandomPassword": _random_password,
@@ -98,12 +185,78 @@ BY_TYPE: dict[str, Computed] = {
     "aws:cloudwatch/logGroup:LogGroup": _aws_resource("logs", "log-group:{name}"),
     "aws:cloudwatch/eventRule:EventRule": _aws_resource("events", "rule/{name}"),
     "aws:ec2/vpcEndpoint:VpcEndpoint": _aws_resource("ec2", "vpc-endpoint/vpce-{hex}", prefixListId="pl-{hex}"),
+    # Azure target (infra/targets/azure): addresses, identities and endpoints Azure computes.
+    "azure-native:managedidentity:UserAssignedIdentity": lambda name, inputs, spec: {
+        "clientId": _fake_guid(f"client/{name}"), "principalId": _fake_guid(f"principal/{name}"),
+        "tenantId": TENANT},
+    "azure-native:containerregistry:Registry": _with(("loginServer",), "{name}.azurecr.io"),
+    "azure-native:keyvault:Vault": _with(("properties", "vaultUri"), "https://{name}.vault.azure.net/"),
+    "azure-native:dbforpostgresql:Server": _with(("fullyQualifiedDomainName",),
+                                                 "{name}.postgres.database.azure.com"),
+    "azure-native:app:ManagedEnvironment": _merged(_with(("defaultDomain",), "{hex}.{region}.azurecontainerapps.io"),
+                                                   _with(("staticIp",), "10.52.0.250")),
+    "azure-native:app:ContainerApp": _with(("configuration", "ingress", "fqdn"),
+                                           "{name}.{hex}.westeurope.azurecontainerapps.io"),
+    "azure-native:storage:StorageAccount": _with(("primaryEndpoints", "blob"), "https://{name}.blob.core.windows.net/"),
 }
+
+def _gcp(**values: str) -> Computed:
+    """GCP computed outputs: `values` with {name} (the given or auto-name), {project}, {region}, {number},
+    {hex} and any input (`{accountId}`, `{secretId}`) substituted; an `id` becomes the resource's id."""
+    def computed(name: str, inputs: dict[str, Any], spec: PlatformSpec) -> dict[str, Any]:
+        gcp = spec.gcp_settings
+        fields = {k: v for k, v in inputs.items() if isinstance(v, str)}
+        fields.update(name=_physical(name, inputs).lower(), project=gcp.project or "plan-project",
+                      region=spec.region or "us-central1", number=GCP_PROJECT_NUMBER, hex=_fake_hex(name, 8))
+        out = {k: v.format(**fields) for k, v in values.items()}
+        if "name" not in inputs:
+            out.setdefault("name", fields["name"])
+        return out
+    return computed
+
+
+def _service_identity(name: str, inputs: dict[str, Any], spec: PlatformSpec) -> dict[str, Any]:
+    from infra.targets.gcp.services import service_agent
+
+    email = service_agent(GCP_PROJECT_NUMBER, inputs["service"])
+    return {"email": email, "member": f"serviceAccount:{email}"}
+
+
+GCP_PROJECT_NUMBER = "123456789012"
+BY_TYPE.update({
+    # GCP target (infra/targets/gcp): ids (full resource names), URLs, addresses and e-mails GCP computes.
+    "gcp:compute/network:Network": _gcp(id="projects/{project}/global/networks/{name}",
+                                        selfLink="https://www.googleapis.com/compute/v1/projects/{project}/global/networks/{name}"),
+    "gcp:compute/subnetwork:Subnetwork": _gcp(id="projects/{project}/regions/{region}/subnetworks/{name}"),
+    "gcp:kms/keyRing:KeyRing": _gcp(id="projects/{project}/locations/{region}/keyRings/{name}"),
+    "gcp:kms/cryptoKey:CryptoKey": _gcp(id="{keyRing}/cryptoKeys/{name}"),
+    "gcp:storage/bucket:Bucket": _gcp(url="gs://{name}", selfLink="https://www.googleapis.com/storage/v1/b/{name}"),
+    "gcp:sql/databaseInstance:DatabaseInstance": _gcp(privateIpAddress="10.100.0.3",
+                                                     connectionName="{project}:{region}:{name}"),
+    "gcp:serviceaccount/account:Account": _gcp(email="{accountId}@{project}.iam.gserviceaccount.com",
+                                               member="serviceAccount:{accountId}@{project}.iam.gserviceaccount.com",
+                                               id="projects/{project}/serviceAccounts/{accountId}@{project}.iam.gserviceaccount.com"),
+    "gcp:projects/serviceIdentity:ServiceIdentity": _service_identity,
+    "gcp:secretmanager/secret:Secret": _gcp(id="projects/{project}/secrets/{secretId}",
+                                            name="projects/{number}/secrets/{secretId}"),
+    "gcp:pubsub/topic:Topic": _gcp(id="projects/{project}/topics/{name}"),
+    "gcp:monitoring/notificationChannel:NotificationChannel": _gcp(
+        name="projects/{project}/notificationChannels/{hex}"),
+    "gcp:monitoring/alertPolicy:AlertPolicy": _gcp(name="projects/{project}/alertPolicies/{hex}"),
+    "gcp:monitoring/dashboard:Dashboard": _gcp(id="projects/{number}/dashboards/{hex}"),
+    "gcp:cloudrunv2/service:Service": _gcp(uri="https://{name}-{hex}-ew.a.run.app"),
+    "gcp:artifactregistry/repository:Repository": _gcp(
+        id="projects/{project}/locations/{region}/repositories/{repositoryId}"),
+})
 
 #: Computed outputs by package prefix, merged under the exact-type entries.
 BY_PACKAGE: dict[str, Computed] = {
     "aws:": _aws_arn("mock", ""),
     "kubernetes:": _k8s_metadata,
+}
+#: Computed outputs by package prefix that need the type token too.
+BY_PACKAGE_TYPED: dict[str, Callable[[str, dict[str, Any], PlatformSpec, str], dict[str, Any]]] = {
+    "azure-native:": _azure_resource,
 }
 
 #: Invoke results by function token (wire names: camelCase).
@@ -120,9 +273,18 @@ INVOKES: dict[str, Callable[[dict[str, Any], PlatformSpec], dict[str, Any]]] = {
     "aws:ec2/getVpc:getVpc": lambda args, spec: {"id": args.get("id", "vpc-mock"), "cidrBlock": "10.0.0.0/16"},
     "aws:ec2/getSubnets:getSubnets": lambda args, spec: {
         "id": spec.region or "us-east-1", "ids": ["subnet-mock-a", "subnet-mock-b"]},
+    # GCP target: the project's number, and webhook URLs kept in Secret Manager.
+    "gcp:organizations/getProject:getProject": lambda args, spec: {
+        "number": GCP_PROJECT_NUMBER, "projectId": args.get("projectId", ""), "id": args.get("projectId", "")},
+    "gcp:secretmanager/getSecretVersion:getSecretVersion": lambda args, spec: {
+        "secret": str(args.get("secret", "")), "secretData": "https://hooks.example.com/mock", "version": "1",
+        "name": f"{args.get('secret', '')}/versions/1"},
     "aws:secretsmanager/getSecretVersion:getSecretVersion": lambda args, spec: {
         "arn": str(args.get("secretId", "")), "secretId": str(args.get("secretId", "")),
         "secretString": "https://hooks.example.com/mock", "versionId": "mock"},
+    "azure-native:authorization:getClientConfig": lambda args, spec: {
+        "clientId": _fake_guid("deployer"), "objectId": _fake_guid("deployer-object"),
+        "subscriptionId": SUBSCRIPTION, "tenantId": TENANT},
 }
 
 
@@ -133,14 +295,20 @@ class PlanMocks(pulumi_mocks.Mocks):
         self.spec = spec
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        """Echo the inputs plus plausible computed values; the id is stable per name."""
+        """Echo the inputs plus plausible computed values; the id is stable per name (or the type's own form,
+        such as a GCP resource's full name)."""
         state = dict(args.inputs)
         for prefix, computed in BY_PACKAGE.items():
             if args.typ.startswith(prefix):
                 state.update({k: v for k, v in computed(args.name, args.inputs, self.spec).items() if k not in state})
-        if args.typ in BY_TYPE:
-            state.update(BY_TYPE[args.typ](args.name, args.inputs, self.spec))
-        return f"{args.name}-{_fake_hex(args.typ + args.name, 8)}", state
+        for prefix, typed in BY_PACKAGE_TYPED.items():
+            if args.typ.startswith(prefix):
+                state.update(typed(args.name, args.inputs, self.spec, args.typ))
+        computed = BY_TYPE[args.typ](args.name, args.inputs, self.spec) if args.typ in BY_TYPE else {}
+        resource_id = computed.pop("id", None) or state.pop("__id", None)
+        state.update(computed)
+        resource_id = resource_id or f"{args.name}-{_fake_hex(args.typ + args.name, 8)}"
+        return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         """Answer known invokes; an unknown one is an error, so a plan never runs on silent empties."""

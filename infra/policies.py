@@ -172,15 +172,18 @@ REFERENCE_WORDS = frozenset({"name", "names", "ref", "arn", "id", "ids", "path",
                              "version", "type", "policy", "selector", "mount", "length", "enabled", "stage",
                              "provider", "store", "rotation", "validation", "expiration", "seconds", "days",
                              "ttl", "count", "mode", "format"})
-#: Providers pass booleans as strings: a flag is never a secret.
-_FLAGS = frozenset({"true", "false"})
+#: Providers pass booleans as strings (Azure as 'Enabled'/'Disabled'): a flag is never a secret.
+_FLAGS = frozenset({"true", "false", "Enabled", "Disabled"})
 #: `scheme://user:password@` with a password that is neither a marker nor an environment reference.
 _CREDENTIALS_IN_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:([^@\s/]+)@")
 _ENV_REFERENCE = re.compile(r"^\$(\(\w+\)|\{\w+\}|\w+)$")
+#: A Secret Manager resource name (`projects/<p>/secrets/<id>[/versions/<v>]`) refers to a secret; it is not one.
+_SECRET_MANAGER_NAME = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+(/versions/[^/\s]+)?$")
 #: Fields whose every value must be a secret, by resource type (checked instead of the key rule).
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "kubernetes:core/v1:Secret": ("data", "stringData"),
     "aws:secretsmanager/secretVersion:SecretVersion": ("secretString", "secretBinary"),
+    "gcp:secretmanager/secretVersion:SecretVersion": ("secretData",),
 }
 
 
@@ -200,7 +203,7 @@ def looks_secret(key: str) -> bool:
 
 def _plaintext(value: Any) -> bool:
     return (isinstance(value, str) and value not in _FLAGS and value != "" and not is_marker(value)
-            and not _ENV_REFERENCE.match(value))
+            and not _ENV_REFERENCE.match(value) and not _SECRET_MANAGER_NAME.match(value))
 
 
 def _check_leaf(key: str, value: Any, trail: list[str], found: list[str]) -> None:
@@ -286,6 +289,12 @@ S3_PUBLIC_ACCESS_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBloc
 _PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 
 
+def _when(prop: tuple[str, ...], bad: Callable[[Any], bool], problem: str) -> Check:
+    def check(graph: Graph, resource: Resource) -> str | None:
+        return problem if bad(dig(resource.get("inputs"), *prop)) else None
+    return check
+
+
 def _requires_true(prop: str, problem: str) -> Check:
     def check(graph: Graph, resource: Resource) -> str | None:
         return None if dig(resource.get("inputs"), prop) is True else problem
@@ -315,6 +324,20 @@ ENCRYPTION: dict[str, Check] = {
     "aws:efs/fileSystem:FileSystem": _requires_true("encrypted", "EFS file system not encrypted"),
     "aws:sns/topic:Topic": _requires_any(("kmsMasterKeyId",), "SNS topic without a KMS key"),
     "aws:sqs/queue:Queue": _requires_any(("kmsMasterKeyId", "sqsManagedSseEnabled"), "SQS queue without encryption"),
+    # GCP encrypts everything at rest; the platform's data is held to its own key (CMEK).
+    "gcp:storage/bucket:Bucket": _when(("encryption", "defaultKmsKeyName"), lambda v: not v,
+                                       "GCS bucket without the platform's KMS key (encryption.defaultKmsKeyName)"),
+    "gcp:sql/databaseInstance:DatabaseInstance": _requires_any(("encryptionKeyName",),
+                                                               "Cloud SQL instance without a KMS key"),
+    "gcp:pubsub/topic:Topic": _requires_any(("kmsKeyName",), "Pub/Sub topic without a KMS key"),
+    "gcp:secretmanager/secret:Secret": _when(
+        ("replication", "userManaged", "replicas"),
+        lambda replicas: not replicas or not all(dig(r, "customerManagedEncryption", "kmsKeyName") for r in replicas),
+        "Secret Manager secret without a KMS key on every replica"),
+    # Azure encrypts storage and PostgreSQL at rest always; a storage account must not turn blob encryption off.
+    "azure-native:storage:StorageAccount": lambda g, r: (
+        "storage account with blob encryption disabled"
+        if dig(r.get("inputs"), "encryption", "services", "blob", "enabled") is False else None),
 }
 
 
@@ -386,10 +409,50 @@ def _bucket_public_access(graph: Graph, resource: Resource) -> str | None:
     return "S3 bucket without a BucketPublicAccessBlock setting all four flags"
 
 
-def _when(prop: tuple[str, ...], public: Callable[[Any], bool], problem: str) -> Check:
-    def check(graph: Graph, resource: Resource) -> str | None:
-        return problem if public(dig(resource.get("inputs"), *prop)) else None
-    return check
+#: GCP IAM bindings of one member; granting one to everyone makes the resource public.
+GCP_IAM_MEMBERS = ("gcp:storage/bucketIAMMember:BucketIAMMember", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+                   "gcp:cloudrunv2/jobIamMember:JobIamMember", "gcp:pubsub/topicIAMMember:TopicIAMMember",
+                   "gcp:secretmanager/secretIamMember:SecretIamMember")
+GCP_EVERYONE = ("allUsers", "allAuthenticatedUsers")
+
+
+def _gcp_public_member(graph: Graph, resource: Resource) -> str | None:
+    member = dig(resource.get("inputs"), "member")
+    return f"IAM binding grants {member}" if member in GCP_EVERYONE else None
+
+
+def _gcp_firewall(graph: Graph, resource: Resource) -> str | None:
+    inputs = resource.get("inputs") or {}
+    if inputs.get("direction", "INGRESS") == "INGRESS" and inputs.get("allows") and \
+            _open_to_world(inputs.get("sourceRanges")):
+        return "firewall rule allows ingress from the whole internet"
+    return None
+
+
+AZURE_STORAGE = "azure-native:storage:StorageAccount"
+AZURE_ENVIRONMENT = "azure-native:app:ManagedEnvironment"
+
+
+def _azure_storage(graph: Graph, resource: Resource) -> str | None:
+    inputs = resource.get("inputs") or {}
+    if inputs.get("allowBlobPublicAccess") is not False:
+        return "storage account allows anonymous blob access (set allowBlobPublicAccess false)"
+    if inputs.get("allowSharedKeyAccess") is not False:
+        return "storage account accepts shared keys (set allowSharedKeyAccess false; clients use Entra ID)"
+    if inputs.get("publicNetworkAccess") != "Disabled" and dig(inputs, "networkRuleSet", "defaultAction") != "Deny":
+        return "storage account reachable from every network (disable public access or default-deny its firewall)"
+    return None
+
+
+def _container_app_ingress(graph: Graph, resource: Resource) -> str | None:
+    """External ingress is public unless the app's environment is internal to a VNet."""
+    if dig(resource.get("inputs"), "configuration", "ingress", "external") is not True:
+        return None
+    dependencies = set(resource.get("dependencies") or ())
+    environments = [e for e in graph.of_type((AZURE_ENVIRONMENT,)) if e["urn"] in dependencies]
+    if environments and all(dig(e.get("inputs"), "vnetConfiguration", "internal") is True for e in environments):
+        return None
+    return "Container App with external ingress on an environment that is not internal to a VNet"
 
 
 #: Resource types that can be reachable from the internet, and how to tell.
@@ -412,6 +475,24 @@ EXPOSURE: dict[str, Check] = {
                                      "EKS API endpoint publicly accessible"),
     "aws:lambda/functionUrl:FunctionUrl": _when(("authorizationType",), lambda v: v == "NONE",
                                                 "Lambda function URL without authorization"),
+    "gcp:storage/bucket:Bucket": _when(("publicAccessPrevention",), lambda v: v != "enforced",
+                                       "GCS bucket without public access prevention enforced"),
+    **dict.fromkeys(GCP_IAM_MEMBERS, _gcp_public_member),
+    "gcp:sql/databaseInstance:DatabaseInstance": _when(("settings", "ipConfiguration", "ipv4Enabled"),
+                                                       lambda v: v is not False, "Cloud SQL instance with a public IP"),
+    "gcp:cloudrunv2/service:Service": _when(("ingress",), lambda v: v in (None, "INGRESS_TRAFFIC_ALL"),
+                                            "Cloud Run service with ingress from the internet"),
+    "gcp:compute/firewall:Firewall": _gcp_firewall,
+    AZURE_STORAGE: _azure_storage,
+    "azure-native:keyvault:Vault": lambda g, r: (
+        None if dig(r.get("inputs"), "properties", "enablePurgeProtection") is True
+        and dig(r.get("inputs"), "properties", "publicNetworkAccess") == "Disabled"
+        else "Key Vault without purge protection or open to public networks"),
+    "azure-native:dbforpostgresql:Server": _when(("network", "publicNetworkAccess"), lambda v: v != "Disabled",
+                                                 "PostgreSQL flexible server with public network access"),
+    "azure-native:app:ContainerApp": _container_app_ingress,
+    AZURE_ENVIRONMENT: _when(("vnetConfiguration", "internal"), lambda v: v is not True,
+                             "Container Apps environment with a public load balancer (set vnetConfiguration.internal)"),
 }
 
 
@@ -446,17 +527,42 @@ STATEFUL: dict[str, Literal["any", "registry"]] = {
     "aws:secretsmanager/secret:Secret": "registry",
     # SageMaker's managed MLflow keeps the experiments, runs and registered models inside the server.
     "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer": "any",
+    "gcp:storage/bucket:Bucket": "any",
+    "gcp:sql/databaseInstance:DatabaseInstance": "any",
+    "gcp:sql/database:Database": "any",
+    "gcp:kms/cryptoKey:CryptoKey": "any",
+    "gcp:secretmanager/secret:Secret": "registry",
+    AZURE_STORAGE: "any",
+    "azure-native:storage:BlobContainer": "any",
+    "azure-native:dbforpostgresql:Server": "any",
+    "azure-native:dbforpostgresql:Database": "any",
+    "azure-native:keyvault:Vault": "any",
+    "azure-native:containerregistry:Registry": "any",
+    "azure-native:keyvault:Secret": "registry",
+}
+
+#: Deletion protection a resource type has of its own, beside Pulumi's protect flag: the properties that must be
+#: true where state is protected (prod).
+DELETION_PROTECTION: dict[str, tuple[tuple[str, ...], ...]] = {
+    "aws:rds/instance:Instance": (("deletionProtection",),),
+    "gcp:sql/databaseInstance:DatabaseInstance": (("deletionProtection",), ("settings", "deletionProtectionEnabled")),
 }
 
 
 def check_state_protected(graph: Graph) -> list[Finding]:
-    """Stateful resources (registry database, artifact storage, their keys) are protected or retained on delete."""
+    """Stateful resources (registry database, artifact storage, their keys) are protected or retained on delete,
+    and those with a deletion protection of their own (DELETION_PROTECTION) have it on."""
     findings = []
     for resource in graph.of_type(STATEFUL):
         if STATEFUL[resource["type"]] == "registry" and graph.owner(resource, (MODEL_REGISTRY,)) is None:
             continue
         if not (resource.get("protect") or resource.get("retain_on_delete")):
             findings.append(Finding(resource["urn"], "stateful resource neither protected nor retained on delete"))
+    for resource in graph.of_type(DELETION_PROTECTION):
+        inputs = resource.get("inputs")
+        off = [".".join(p) for p in DELETION_PROTECTION[resource["type"]] if dig(inputs, *p) is not True]
+        if off:
+            findings.append(Finding(resource["urn"], f"deletion protection off ({', '.join(off)})"))
     return findings
 
 
@@ -508,6 +614,9 @@ IMAGES: dict[str, Callable[[Resource], list[tuple[str, Any]]]] = {
     "aws:batch/jobDefinition:JobDefinition": _json_images("containerProperties"),
     "aws:sagemaker/model:Model": _sagemaker_images,
     "aws:lambda/function:Function": lambda r: [("imageUri", dig(r.get("inputs"), "imageUri"))],
+    **dict.fromkeys(("azure-native:app:ContainerApp", "azure-native:app:Job"), lambda r: [
+        (f"template.containers[{c.get('name', i)}]", c.get("image"))
+        for i, c in enumerate(dig(r.get("inputs"), "template", "containers") or []) if isinstance(c, Mapping)]),
 }
 
 

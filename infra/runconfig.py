@@ -8,6 +8,8 @@ models), so what infra writes is exactly what the pipelines read. Pure: no Pulum
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from infra.spec import ModelSpec, PlatformSpec
@@ -32,9 +34,10 @@ def pipeline_config(
       (Parquet files: the feature columns, `prediction`, `_timestamp`, `_model_version`) and where
       `monitor` reads its window.
     - `reports_uri`: where `monitor` writes its JSON and HTML drift reports.
-    - `sinks`: where drift metrics go: `stdout`, `prometheus:<file>`, `cloudwatch:<namespace>`.
+    - `sinks`: where drift metrics go: `stdout`, `prometheus:<file>`, `cloudwatch:<namespace>`,
+      `cloud-monitoring:<project>/<namespace>`.
     - `retrain`: how `monitor` starts retraining: `inline` (run it in-process), `kubernetes-job:<namespace>/<cronjob>`,
-      `sagemaker-pipeline:<name>`, or `none`.
+      `sagemaker-pipeline:<name>`, `gcp-workflow:projects/<p>/locations/<r>/workflows/<w>`, or `none`.
     """
     config = RunConfig(
         **model.pipeline.model_dump(),
@@ -52,3 +55,13 @@ def pipeline_config(
         promotion=model.promotion,
     )
     return config.to_dict()
+
+
+def pipeline_config_text(spec: PlatformSpec, model: ModelSpec, **where: Any) -> str:
+    """`pipeline_config(spec, model, **where)` as stable JSON text (sorted keys): the same spec, the same bytes."""
+    return json.dumps(pipeline_config(spec, model, **where), sort_keys=True, indent=2) + "\n"
+
+
+def content_key(prefix: str, name: str, text: str) -> str:
+    """`<prefix>/<sha256[:16] of text>/<name>`: an object key that changes exactly when the content does."""
+    return f"{prefix}/{hashlib.sha256(text.encode()).hexdigest()[:16]}/{name}"

@@ -256,10 +256,17 @@ class KubernetesSpec(StrictModel):
     namespace: str | None = Field(None, description="Defaults to '<name>-<environment>'.")
     storage_class: str | None = Field(None, description="Storage class of the database and artifact volumes.")
     shared_storage_class: str | None = Field(
-        None, description="A ReadWriteMany storage class for the shared data volume; defaults to storage_class.")
+        None, description="A ReadWriteMany storage class for the shared data volume (inference logs, drift reports); "
+        "unset, the volume is ReadWriteOnce on storage_class and every pod mounting it runs on one node.")
     prometheus_operator: bool = Field(False, description="The cluster runs the Prometheus operator.")
     ingress_class: str | None = Field(None, description="Ingress class for endpoints with serving.public "
                                       "(the Kubernetes target supports 'nginx').")
+    ingress_host: str | None = Field(None, description="The DNS name public endpoints are published under "
+                                     "(https://<host>/<model>/invocations); required with serving.public.")
+    ingress_tls_secret: str | None = Field(None, description="An existing kubernetes.io/tls Secret in the namespace "
+                                           "holding the certificate of ingress_host; required with serving.public.")
+    cluster_domain: str = Field("cluster.local", description="The cluster's DNS domain (in-cluster service names "
+                                "are <service>.<namespace>.svc.<cluster_domain>).")
     dashboard_url: str | None = Field(None, description="Where the cluster's Grafana shows the drift metrics.")
 
     @field_validator("namespace")
@@ -291,6 +298,45 @@ class AwsSpec(StrictModel):
         return value
 
 
+class GcpSpec(StrictModel):
+    """Settings only the GCP target has."""
+
+    project: str | None = Field(None, description="The Google Cloud project id every resource is created in.")
+    subnet_cidr: str = Field("10.60.0.0/20", description="The private subnet the workloads' Direct VPC egress uses.")
+    peering_prefix_length: int = Field(
+        20, ge=8, le=24, description="Size of the range reserved for private services access (Cloud SQL).")
+    enable_apis: bool = Field(True, description="Enable the project's APIs the platform uses (needs serviceusage "
+                                                "admin); off when an organisation enables them centrally.")
+
+    @field_validator("subnet_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        if not ipaddress.ip_network(check_cidr(value)).is_private:
+            raise ValueError(f"{value!r} is not a private range (RFC 1918, e.g. 10.60.0.0/20)")
+        return value
+
+
+class AzureSpec(StrictModel):
+    """Settings only the Azure target has."""
+
+    vnet_cidr: str = Field("10.52.0.0/16", description=(
+        "Address space of the platform's VNet, /8 to /22; with networking.existing_network, the range inside "
+        "that VNet this stack carves its three subnets from."))
+    gpu_workload_profile: Literal["Consumption-GPU-NC8as-T4", "Consumption-GPU-NC24-A100"] = Field(
+        "Consumption-GPU-NC8as-T4", description="Serverless GPU workload profile for size 'gpu' (one GPU each).")
+    log_retention_days: int = Field(30, ge=30, le=730, description="Log Analytics retention.")
+
+    @field_validator("vnet_cidr")
+    @classmethod
+    def _vnet_cidr(cls, value: str) -> str:
+        network = ipaddress.ip_network(check_cidr(value))
+        if not 8 <= network.prefixlen <= 22:
+            raise ValueError(f"{value!r}: the platform's subnets need a /22 or larger (/8 to /22)")
+        if not network.is_private:
+            raise ValueError(f"{value!r} is not a private range (RFC 1918, e.g. 10.52.0.0/16)")
+        return value
+
+
 class PlatformSpec(StrictModel):
     """The whole platform: one training cluster, one registry, and one or more served, monitored models."""
 
@@ -307,6 +353,8 @@ class PlatformSpec(StrictModel):
     models: list[ModelSpec] = Field(min_length=1)
     kubernetes: KubernetesSpec | None = None
     aws: AwsSpec | None = None
+    gcp: GcpSpec | None = None
+    azure: AzureSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -339,7 +387,7 @@ class PlatformSpec(StrictModel):
             seen.add(model.name)
         return value
 
-    @field_validator("kubernetes", "aws")
+    @field_validator("kubernetes", "aws", "gcp", "azure")
     @classmethod
     def _target_section(cls, value: StrictModel | None, info: ValidationInfo) -> StrictModel | None:
         target = info.data.get("target")
@@ -366,6 +414,16 @@ class PlatformSpec(StrictModel):
     def aws_settings(self) -> AwsSpec:
         """The AWS section, with defaults when the stack gives none."""
         return self.aws or AwsSpec()
+
+    @property
+    def gcp_settings(self) -> GcpSpec:
+        """The GCP section, with defaults when the stack gives none."""
+        return self.gcp or GcpSpec()
+
+    @property
+    def azure_settings(self) -> AzureSpec:
+        """The Azure section, with defaults when the stack gives none."""
+        return self.azure or AzureSpec()
 
     @property
     def all_tags(self) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The names the pipelines understand: estimators and metrics by task, each metric's direction, retrain triggers.
+"""The names the pipelines understand: estimators and metrics by task, each metric's direction, retrain triggers,
+the data-quality gauge every target alerts on.
 
 Pure data, no heavy imports: `infra/spec.py` validates the platform spec against these same tables, and
 `METRICS` is the one place that says whether a higher or a lower value of a metric is better (the gates,
@@ -68,9 +69,11 @@ TRIGGERS: dict[str, str] = {
     "inline": "pipelines.steps:InlineTrigger",
     "kubernetes-job": "pipelines.adapters.kubernetes_job:KubernetesJobTrigger",
     "sagemaker-pipeline": "pipelines.adapters.aws:SageMakerPipelineTrigger",
+    "gcp-workflow": "pipelines.adapters.gcp:WorkflowsTrigger",
+    "container-apps-job": "pipelines.adapters.azure:ContainerAppsJobTrigger",
 }
 #: Triggers whose `<target>` part is required.
-_TRIGGER_NEEDS_TARGET = {"kubernetes-job", "sagemaker-pipeline"}
+_TRIGGER_NEEDS_TARGET = {"kubernetes-job", "sagemaker-pipeline", "gcp-workflow", "container-apps-job"}
 
 
 def parse_trigger(value: str) -> tuple[str, str] | None:
@@ -85,3 +88,8 @@ def parse_trigger(value: str) -> tuple[str, str] | None:
     if name == "kubernetes-job" and "/" not in target:
         raise ValueError("kubernetes-job needs '<namespace>/<cronjob>'")
     return name, target
+
+
+#: The monitor's gauge of how many columns of the window have data-quality problems: every target alerts on it
+#: (notifying, never retraining). `pipelines.drift.DriftReport.metrics` writes it.
+DATA_QUALITY_METRIC = "shipyard_data_quality_problems"

@@ -131,9 +131,18 @@ class MonitoringSettings(StrictModel):
     """
 
     window_hours: int = Field(24, ge=1, le=24 * 30)
-    covariate_threshold: float = Field(0.2, gt=0, description="PSI above which a feature has drifted.")
-    prior_threshold: float = Field(0.1, gt=0, description="PSI of predictions (or labels) that counts as prior shift.")
+    covariate_threshold: float = Field(0.2, gt=0, description="PSI at which a drifted feature is major.")
+    prior_threshold: float = Field(0.1, gt=0, description="PSI at which drifted predictions (or labels) are major.")
     significance: float = Field(0.01, gt=0, lt=0.5, description="False-discovery rate over all features' tests.")
+    covariate_effect_threshold: float = Field(
+        0.04, gt=0, le=1, description="Effect at which a drifted feature is major: the share of rows that moved (KS "
+        "distance for numbers, total variation for categories).")
+    prior_effect_threshold: float = Field(
+        0.1, gt=0, description="Relative change of a class's share (predictions, or labels) at which prior drift is "
+        "major.")
+    min_window_rows: int = Field(
+        30, ge=1, description="Rows (and labelled rows) under which nothing is tested: the report says too little "
+        "data.")
     min_quality: dict[str, float] = Field(default_factory=dict, description="Metric floors once labels arrive.")
     retrain_on_drift: bool = True
 

@@ -17,6 +17,7 @@ import io
 import json
 import sys
 from dataclasses import asdict, dataclass, field
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,8 @@ from pipelines.triggers import get_trigger
 TIMESTAMP = "_timestamp"
 MODEL_VERSION = "_model_version"
 PREDICTION = "prediction"
+REQUEST_ID = "_request_id"
+REQUEST_ROW = "_request_row"
 SCHEDULE = "schedule"
 
 
@@ -56,9 +59,15 @@ class RetrainDecision:
 
 def decide_retrain(config: RunConfig, *, drift: dict[str, Any] | None, quality: GateResult | None,
                    trigger_reason: str | None) -> RetrainDecision:
-    """Pure: the retraining decision from a drift report (`DriftReport.to_dict()`), the quality gate and the trigger."""
+    """Pure: the retraining decision from a drift report (`DriftReport.to_dict()`), the quality gate and the trigger.
+
+    Major drift warrants retraining; minor drift, too little data and data-quality problems (a schema change, cells
+    that cannot be read) are noted and never acted on: retraining fixes none of them.
+    """
     reasons: list[str] = []
     notes: list[str] = []
+    if drift is not None and drift.get("too_little_data"):
+        notes.append(f"too little data ({drift.get('n_current', 0)} rows): nothing tested, nothing acted on")
     if drift is not None and drift.get("drifted"):
         shifted = [*drift.get("drifted_features", [])]
         shifted += [p["name"] for p in (drift.get("prediction"), drift.get("label")) if p and p.get("drifted")]
@@ -67,7 +76,10 @@ def decide_retrain(config: RunConfig, *, drift: dict[str, Any] | None, quality: 
                                        ("prior", drift.get("prior_drift"))) if flag]
             reasons.append(f"drift: {' and '.join(kinds)} shift in {', '.join(shifted)}")
         else:
-            notes.append(f"minor drift (significant, under the PSI thresholds) in {', '.join(shifted)}: not acted on")
+            notes.append(f"minor drift (significant, under the effect and PSI thresholds) in {', '.join(shifted)}: "
+                         "not acted on")
+    if drift is not None and drift.get("data_quality_columns"):
+        notes.append(f"data-quality problems in {', '.join(drift['data_quality_columns'])}: alerted, not acted on")
     if quality is not None and not quality.passed:
         reasons.append("quality: " + "; ".join(c.detail for c in quality.checks if not c.passed))
     scheduled = trigger_reason == SCHEDULE
@@ -83,6 +95,19 @@ def decide_retrain(config: RunConfig, *, drift: dict[str, Any] | None, quality: 
         why_not = "monitoring.retrain_on_drift is off"
     return RetrainDecision(warranted=warranted, reasons=reasons, start=warranted and why_not is None,
                            why_not=why_not, notes=notes)
+
+
+def drop_repeated_requests(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The window without repeated requests (client retries, double logging), and how many rows were dropped.
+
+    A row is identified by its request id and its position in the request (`_request_id`, `_request_row`); the
+    first copy is kept. Rows logged before request ids existed (no column, or no id) are all kept.
+    """
+    if REQUEST_ID not in frame.columns or not len(frame):
+        return frame, 0
+    keys = [REQUEST_ID, *([REQUEST_ROW] if REQUEST_ROW in frame.columns else [])]
+    repeated = frame.duplicated(subset=keys, keep="first").to_numpy() & frame[REQUEST_ID].notna().to_numpy()
+    return (frame.loc[~repeated].reset_index(drop=True), int(repeated.sum())) if repeated.any() else (frame, 0)
 
 
 def _as_utc(values: pd.Series) -> pd.Series:
@@ -133,6 +158,7 @@ class MonitorOutcome:
     quality: dict[str, Any] | None
     decision: RetrainDecision
     started: str | None = None
+    duplicates_dropped: int = 0
     errors: list[str] = field(default_factory=list)
     reports: dict[str, str] = field(default_factory=dict)
     monitor_run_id: str | None = None
@@ -171,21 +197,29 @@ def run_monitor(config: RunConfig, *, reason: str | None = None, now: dt.datetim
     window, _ = read_window(log_uri, window_hours=config.monitoring.window_hours, now=now)
     seen = _versions(window)
     current = window[window[MODEL_VERSION].astype(str) == version] if MODEL_VERSION in window.columns else window
+    current, duplicates = drop_repeated_requests(current.reset_index(drop=True))
     drift = quality = None
     report = None
+    errors: list[str] = []
     if len(current):
         label = config.target_column if config.target_column in current.columns else None
-        report = compare(reference, current.reset_index(drop=True), prediction_column=PREDICTION, label_column=label,
-                         covariate_threshold=config.monitoring.covariate_threshold,
-                         prior_threshold=config.monitoring.prior_threshold,
-                         significance=config.monitoring.significance)
-        drift = report.to_dict()
-        if report.n_labelled and config.monitoring.min_quality:
-            quality = quality_gate(report.quality, config.monitoring.min_quality)
+        monitoring = config.monitoring
+        try:
+            report = compare(reference, current, prediction_column=PREDICTION, label_column=label,
+                             monitoring=monitoring)
+        except Exception as exc:  # the pass still reports, emits what it has and decides
+            errors.append(f"drift comparison: {type(exc).__name__}: {exc}")
+        if report is not None:
+            drift = report.to_dict()
+            if report.n_labelled and report.quality and monitoring.min_quality:
+                quality = quality_gate(report.quality, monitoring.min_quality)
     decision = decide_retrain(config, drift=drift, quality=quality, trigger_reason=reason)
     outcome = MonitorOutcome(model=config.model_name, version=version, rows=len(current), versions_seen=seen,
-                             drift=drift, quality=quality.to_dict() if quality else None, decision=decision)
+                             drift=drift, quality=quality.to_dict() if quality else None, decision=decision,
+                             duplicates_dropped=duplicates, errors=errors)
     metrics = [*(report.metrics() if report is not None else []),
+               Metric("shipyard_monitor_duplicate_rows_dropped", {}, float(duplicates)),
+               Metric("shipyard_monitor_errors", {}, float(len(errors))),
                Metric("shipyard_retrain_warranted", {}, float(decision.warranted))]
     for spec in config.sinks:
         try:
@@ -220,8 +254,9 @@ def _write_reports(outcome: MonitorOutcome, report: Any, reports_uri: str, now: 
     if report is not None:
         html = render_html(report, title=f"Drift report: {outcome.model} v{outcome.version}").encode()
     else:
+        happened = "; ".join(outcome.errors) or "No traffic for this version in the window; nothing was compared."
         html = (f"<!doctype html><title>Drift report</title><h1>{outcome.model} v{outcome.version}</h1>"
-                f"<p>No traffic for this version in the window; nothing was compared.</p>").encode()
+                f"<p>{escape(happened)}</p>").encode()
     write_bytes(outcome.reports["html"], html)
     write_bytes(join(base, "latest.html"), html)
 

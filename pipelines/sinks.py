@@ -1,24 +1,26 @@
 """Where monitoring metrics go: pluggable sinks named by a spec string.
 
 A spec is `name` or `name:argument` (the run configuration's `sinks` list): `stdout` (JSON lines),
-`prometheus:<file>` (Prometheus text exposition format, written atomically, for node-exporter's textfile collector
-or any scraper of that file; `{model}` in the path is replaced by the model name), and the cloud targets' sinks
-such as `cloudwatch:<namespace>`. `SINKS` maps each name to the "module:Class" that implements it, imported only
-when used, so the cloud SDKs load only where they run. A sink class is constructed with the argument after the
-colon (`Class(argument)`), or with no argument when the spec has none.
+`prometheus:<file>` (Prometheus text exposition format, written atomically by `prometheus_client`, for
+node-exporter's textfile collector or any scraper of that file; `{model}` in the path is replaced by the model
+name), and the cloud targets' sinks such as `cloudwatch:<namespace>`. `SINKS` maps each name to the
+"module:Class" that implements it, imported only when used, so the cloud SDKs load only where they run. A sink
+class is constructed with the argument after the colon (`Class(argument)`), or with no argument when the spec
+has none.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, NamedTuple, Protocol, runtime_checkable
+
+from prometheus_client import CollectorRegistry, generate_latest, write_to_textfile
+from prometheus_client.core import GaugeMetricFamily
 
 from pipelines.plugins import resolve
 
@@ -44,6 +46,8 @@ SINKS: dict[str, str] = {
     "stdout": "pipelines.sinks:StdoutSink",
     "prometheus": "pipelines.sinks:PrometheusFileSink",
     "cloudwatch": "pipelines.adapters.aws:CloudWatchSink",
+    "cloud-monitoring": "pipelines.adapters.gcp:CloudMonitoringSink",
+    "azure-monitor": "pipelines.adapters.azure:AzureMonitorSink",
 }
 
 
@@ -73,45 +77,49 @@ class StdoutSink:
         stream.flush()
 
 
+#: Names the textfile collector and every Prometheus parse (prometheus_client would escape others silently).
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class _Snapshot:
+    """A prometheus_client collector of one set of readings: every metric name a gauge family."""
 
+    def __init__(self, report_metrics: Iterable[Metric], *, model: str, version: str) -> None:
+        self.families: dict[str, tuple[list[str], GaugeMetricFamily]] = {}
+        for metric in report_metrics:
+            if not _NAME.match(metric.name):
+                raise ValueError(f"invalid Prometheus metric name {metric.name!r}")
+            labels = _labelled(metric, model, version)
+            bad = [key for key in labels if not _LABEL.match(key)]
+            if bad:
+                raise ValueError(f"invalid Prometheus label names {bad} on {metric.name}")
+            if metric.name not in self.families:
+                family = GaugeMetricFamily(metric.name, metric.name, labels=list(labels))
+                self.families[metric.name] = (list(labels), family)
+            names, family = self.families[metric.name]
+            if sorted(labels) != sorted(names):
+                raise ValueError(f"{metric.name}: label names {sorted(labels)} differ from {sorted(names)}")
+            family.add_metric([labels[name] for name in names], float(metric.value))
 
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        """The gauge families, in first-seen order."""
+        return iter(family for _, family in self.families.values())
 
 
 def prometheus_text(report_metrics: Iterable[Metric], *, model: str, version: str) -> str:
     """The metrics in Prometheus text exposition format (every metric a gauge, grouped by name)."""
-    families: dict[str, list[str]] = {}
-    for metric in report_metrics:
-        if not _NAME.match(metric.name):
-            raise ValueError(f"invalid Prometheus metric name {metric.name!r}")
-        labels = _labelled(metric, model, version)
-        bad = [key for key in labels if not _LABEL.match(key)]
-        if bad:
-            raise ValueError(f"invalid Prometheus label names {bad} on {metric.name}")
-        rendered = ",".join(f'{key}="{_escape(value)}"' for key, value in labels.items())
-        families.setdefault(metric.name, []).append(f"{metric.name}{{{rendered}}} {_number(float(metric.value))}")
-    lines: list[str] = []
-    for name, samples in families.items():
-        lines += [f"# TYPE {name} gauge", *samples]
-    return "\n".join(lines) + "\n" if lines else ""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(report_metrics, model=model, version=version))
+    return generate_latest(registry).decode()
 
 
 class PrometheusFileSink:
     """Writes the latest metrics of a model to a file in Prometheus text format, replacing it atomically.
 
-    The file is written beside its final name and renamed over it, so a scraper (node-exporter's textfile
-    collector reads `*.prom` files) never sees half a file. `{model}` in the path becomes the model name.
+    `prometheus_client.write_to_textfile` writes beside the final name and renames over it, so a scraper
+    (node-exporter's textfile collector reads `*.prom` files) never sees half a file. `{model}` in the path
+    becomes the model name.
     """
 
     def __init__(self, path: str | None = None) -> None:
@@ -123,18 +131,10 @@ class PrometheusFileSink:
         """Replace the file with these metrics."""
         target = Path(self.path.replace("{model}", model))
         target.parent.mkdir(parents=True, exist_ok=True)
-        text = prometheus_text(report_metrics, model=model, version=version)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Snapshot(report_metrics, model=model, version=version))
+        write_to_textfile(str(target), registry)
+        target.chmod(0o644)
 
 
 def get_sink(spec: str) -> Sink:

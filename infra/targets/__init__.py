@@ -33,6 +33,8 @@ TARGETS: dict[str, str] = {
     "local": "infra.targets.local",
     "kubernetes": "infra.targets.kubernetes",
     "aws": "infra.targets.aws",
+    "gcp": "infra.targets.gcp",
+    "azure": "infra.targets.azure",
 }
 
 

@@ -104,42 +104,61 @@ def _row(item: DistributionDrift) -> str:
         f'<a href="#plot-{escape(item.name)}">{escape(item.name)}</a>',
         item.kind,
         item.test,
-        _number(item.statistic),
-        _number(item.p_value, 3),
         _number(item.p_adjusted, 3),
+        f"{escape(item.effect_name.replace('_', ' '))} {_number(item.effect, 3)}",
+        _number(item.effect_threshold, 3),
         _number(item.psi),
         _number(item.mean_shift_sd, 3),
+        str(item.n_current) + (f" ({item.excluded} left out)" if item.excluded else ""),
         item.severity if item.drifted else "no",
+        escape(item.reason),
     ]
     return f'<tr class="{item.severity}">' + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
 
 def _table(items: Sequence[DistributionDrift]) -> str:
-    head = ["name", "kind", "test", "statistic", "p-value", "adjusted p", "PSI", "mean shift (sd)", "drifted"]
+    head = ["name", "kind", "test", "adjusted p", "effect", "effect threshold", "PSI", "mean shift (sd)",
+            "rows tested", "drifted", "why"]
     rows = "".join(_row(item) for item in items)
     return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + f"</tr>{rows}</table>"
 
 
-def _section(item: DistributionDrift) -> str:
-    verdict = f"drifted ({item.severity})" if item.drifted else "no drift"
-    return (
-        f'<h3 id="plot-{escape(item.name)}">{escape(item.name)} - {verdict}, PSI {item.psi:.3f}, '
-        f"adjusted p {item.p_adjusted:.3g}</h3>{_plots(item)}"
+def _data_quality(report: DriftReport) -> str:
+    """The data-quality problems by column (never drift), or nothing when there are none."""
+    if not report.data_quality:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(p.column)}</td><td>{escape(p.problem)}</td><td>{p.count}</td><td>{escape(p.detail)}</td></tr>"
+        for p in report.data_quality
     )
+    return (
+        f'<h2 class="major">Data quality: problems in {len(report.data_quality_columns)} columns</h2>'
+        "<p>Reported apart from drift: cells that could not be read were left out of the tests, absent and "
+        "unexpected columns were not tested.</p>"
+        f"<table><tr><th>column</th><th>problem</th><th>cells</th><th>detail</th></tr>{rows}</table>"
+    )
+
+
+def _section(item: DistributionDrift) -> str:
+    return f'<h3 id="plot-{escape(item.name)}">{escape(item.name)} - {escape(item.reason)}</h3>{_plots(item)}'
 
 
 def render_html(report: DriftReport, *, top_n: int = 20, title: str = "Drift report") -> str:
     """The report page: verdict, quality, prior shift, per-feature table, plots of the `top_n` features.
 
-    Plotted: the drifted features first, then the others, each group by decreasing PSI, at most `top_n`.
+    Plotted: the drifted features first, then the others, each group by decreasing effect, at most `top_n`.
     """
-    ranked = sorted(report.features, key=lambda f: (not f.drifted, -f.psi))
-    verdict = "DRIFT" if report.drifted else "no drift"
+    ranked = sorted(report.features, key=lambda f: (not f.drifted, -f.effect))
+    limits = report.monitoring
+    verdict = "DRIFT" if report.drifted else "too little data" if report.too_little_data else "no drift"
     summary = (
         f'<p class="verdict">{verdict} (severity: {report.severity}); covariate drift: {report.covariate_drift}, '
-        f"prior drift: {report.prior_drift}</p><p>window rows {report.n_current}, reference rows "
-        f"{report.n_reference}, labelled rows {report.n_labelled}; Benjamini-Hochberg FDR {report.significance}, "
-        f"PSI grading thresholds: covariate {report.covariate_threshold}, prior {report.prior_threshold}</p>"
+        f"prior drift: {report.prior_drift}; data-quality problems: {len(report.data_quality_columns)} columns</p>"
+        f"<p>window rows {report.n_current} (at least {limits.min_window_rows} needed), reference rows "
+        f"{report.n_reference}, labelled rows {report.n_labelled}; drifted when the Benjamini-Hochberg adjusted "
+        f"p-value is at most {limits.significance}; major when the effect reaches {limits.covariate_effect_threshold} "
+        f"(KS distance, total variation) or {limits.prior_effect_threshold} (relative change of a class share), "
+        f"or PSI reaches {limits.covariate_threshold} (features) or {limits.prior_threshold} (priors)</p>"
     )
     notes = "".join(f"<p><em>{escape(note)}</em></p>" for note in report.notes)
     quality = ""
@@ -162,7 +181,8 @@ def render_html(report: DriftReport, *, top_n: int = 20, title: str = "Drift rep
     plots = "".join(_section(item) for item in shown)
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>{summary}{notes}{legend}{quality}{prior}"
+        f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>{summary}{notes}{_data_quality(report)}"
+        f"{legend}{quality}{prior}"
         f"<h2>Features ({len(report.drifted_features)} of {len(report.features)} drifted)</h2>{_table(ranked)}"
         f"<h2>Distributions (top {len(shown)})</h2>{plots}</body></html>"
     )

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-import pandas as pd
 from scipy import special
 
 from pipelines.drift import stats
@@ -39,18 +38,6 @@ def parallel_map(function: Callable[[T], R], items: Iterable[T], cells: int) -> 
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(function, items))
-
-
-def float_column(series: pd.Series) -> np.ndarray:
-    """A column as float64 with NaN for missing, without a copy when it already is float64."""
-    values = series.to_numpy()
-    if values.dtype != np.float64:
-        try:
-            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError) as error:
-            message = f"column {series.name!r} is numeric in the reference but not in the window: {error}"
-            raise ValueError(message) from error
-    return values
 
 
 def _padded(rows: Sequence[np.ndarray], width: int) -> np.ndarray:
@@ -116,16 +103,17 @@ class NumericReferences:
 
 @dataclass(frozen=True)
 class WindowCounts:
-    """The window's cumulative counts on the reference grids, row count and mean of each numeric feature."""
+    """The window's cumulative counts on the reference grids, rows tested and mean of each numeric feature."""
 
     cumulative: np.ndarray
-    n: int
+    n: np.ndarray
     mean: np.ndarray
 
 
 def _column_counts(grid: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
     """Cumulative counts of one (large) column on its grid, and its mean over finite values."""
-    total = float(values.sum()) if len(values) else 0.0
+    with np.errstate(invalid="ignore", over="ignore"):  # +inf and -inf together sum to NaN: handled below
+        total = float(values.sum()) if len(values) else 0.0
     if np.isfinite(total):
         valid, mean = values, (total / len(values) if len(values) else np.nan)
     else:
@@ -135,39 +123,36 @@ def _column_counts(grid: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, fl
     return np.cumsum(stats.grid_counts(grid, valid)), mean
 
 
-def window_counts(references: NumericReferences, current: pd.DataFrame) -> WindowCounts:
-    """Count the window's numeric features on the reference grids.
+def window_counts(references: NumericReferences, columns: Sequence[np.ndarray], tested: np.ndarray) -> WindowCounts:
+    """Count the window's numeric features (float64 `columns`, NaN = missing or left out) on the reference grids.
 
-    A small window is copied into one (rows x features) block, sorted once, and each grid looked up in its
-    sorted column; a large one is bucketed column by column (`stats.GridBinner`), on several threads, without
-    copying float64 columns.
+    `tested` is the rows tested per feature: the window's rows minus the cells left out (see
+    `pipelines.drift.quality`), so a left-out cell counts neither as a value nor as missing. A small window is
+    copied into one (rows x features) block, sorted once, and each grid looked up in its sorted column; a large
+    one is bucketed column by column (`stats.GridBinner`), on several threads, without copying.
     """
-    names, n = references.names, len(current)
+    n = len(columns[0]) if columns else 0
     if n < SMALL_WINDOW:
-        try:
-            block = current[names].to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
-            for name in names:  # name the column that is not numeric
-                float_column(current[name])
-            raise
+        block = np.empty((n, len(columns)), dtype=np.float64, order="F")
+        for j, column in enumerate(columns):
+            block[:, j] = column
         finite = np.isfinite(block)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(finite, block, 0.0).sum(axis=0) / np.count_nonzero(finite, axis=0)
-        ordered = np.sort(np.asfortranarray(block), axis=0)  # NaN sorts last; columns contiguous
+        block.sort(axis=0)  # NaN sorts last
         valid = n - np.count_nonzero(np.isnan(block), axis=0)
         rows = [
-            np.append(np.searchsorted(ordered[: valid[j], j], grid, side="right"), valid[j])
+            np.append(np.searchsorted(block[: valid[j], j], grid, side="right"), valid[j])
             for j, grid in enumerate(references.grids)
         ]
     else:
-        columns = parallel_map(
-            lambda j: _column_counts(references.grids[j], float_column(current[names[j]])),
-            range(len(names)),
-            n * len(names),
+        counted = parallel_map(
+            lambda j: _column_counts(references.grids[j], columns[j]), range(len(columns)), n * len(columns)
         )
-        rows = [row for row, _ in columns]
-        mean = np.array([m for _, m in columns], dtype=np.float64)
-    return WindowCounts(_padded(rows, references.width) if rows else np.zeros((0, 1), np.int64), n, mean)
+        rows = [row for row, _ in counted]
+        mean = np.array([m for _, m in counted], dtype=np.float64)
+    cumulative = _padded(rows, references.width) if rows else np.zeros((0, 1), np.int64)
+    return WindowCounts(cumulative, np.asarray(tested, dtype=np.int64), mean)
 
 
 @dataclass(frozen=True)
@@ -186,17 +171,17 @@ class NumericStatistics:
 
 def statistics(references: NumericReferences, window: WindowCounts) -> NumericStatistics:
     """KS (with p-values), PSI and mean shift of every numeric feature, as a few matrix operations."""
-    n_current = np.full(len(references.names), window.n, dtype=np.int64)
+    n_current = window.n
     reference_cdf = references.cumulative / np.maximum(references.n, 1)[:, None]
-    current_cdf = window.cumulative / max(window.n, 1)
-    ks = np.max(np.abs(reference_cdf - current_cdf), axis=1, initial=0.0) if window.n else np.zeros(len(n_current))
+    current_cdf = window.cumulative / np.maximum(n_current, 1)[:, None]
+    ks = np.where(n_current > 0, np.max(np.abs(reference_cdf - current_cdf), axis=1, initial=0.0), 0.0)
     effective = references.n * n_current / np.maximum(references.n + n_current, 1)
     p_value = np.where(ks > 0, special.kolmogorov(np.sqrt(effective) * ks), 1.0)
     reference_bins = references.psi_bins(references.cumulative, references.n)
     current_bins = references.psi_bins(window.cumulative, n_current)
     reference_shares = reference_bins / np.maximum(references.n, 1)[:, None]
-    current_shares = current_bins / max(window.n, 1)
-    psi = stats.psi_rows(reference_shares, current_shares) if window.n else np.zeros(len(n_current))
+    current_shares = current_bins / np.maximum(n_current, 1)[:, None]
+    psi = np.where(n_current > 0, stats.psi_rows(reference_shares, current_shares), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         shift = np.where(references.std > 0, (window.mean - references.mean) / references.std, np.nan)
     return NumericStatistics(ks, p_value, psi, reference_shares, current_shares, reference_cdf, current_cdf, shift)

@@ -16,6 +16,9 @@ reference quantiles at 1/G, 2/G, ..., deduplicated, G = `grid_points`), `counts`
 the deciles, a subset of the grid) and mean, std, min, max. The grid gives the reference CDF for the KS statistic
 at every grid point and, summed, the reference share of each PSI bin.
 
+A column of text whose values are numbers (at least `NUMERIC_TEXT_SHARE` of its present values parse) is profiled
+as numeric, marked `"text": true`; the few cells that do not parse count as missing.
+
 A categorical distribution (`kind: "categorical"`) holds the `categories` (the most frequent reference values, at
 most `max_categories`) and `counts` of each, then of every other value (`other`), then of missing values.
 """
@@ -30,7 +33,7 @@ import pandas as pd
 PROFILE_VERSION = 1
 
 #: Columns of an inference log that are never features.
-RESERVED_COLUMNS = frozenset({"prediction", "_timestamp", "_model_version"})
+RESERVED_COLUMNS = frozenset({"prediction", "_timestamp", "_model_version", "_request_id", "_request_row"})
 
 #: Fine quantile grid size: the KS statistic is resolved to about 1 / GRID_POINTS.
 GRID_POINTS = 500
@@ -44,10 +47,27 @@ _BLOCK_COLUMNS = 16
 #: Categories kept per categorical feature; the rest share the `other` bucket.
 MAX_CATEGORIES = 50
 
+#: Share of a text column's present values that must parse as numbers for it to be profiled as numeric.
+NUMERIC_TEXT_SHARE = 0.99
+
 
 def is_numeric(series: pd.Series) -> bool:
-    """Whether a column is profiled as numeric (numbers, not booleans)."""
+    """Whether a column holds numbers (not booleans) by its type."""
     return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+
+
+def parse_numbers(series: pd.Series) -> np.ndarray:
+    """A column of any type read as float64: text parsed (surrounding blanks ignored), NaN where it is no number."""
+    text = series.astype("string").str.strip()
+    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def is_numeric_text(series: pd.Series) -> bool:
+    """Whether a text (or mixed) column holds numbers: at least `NUMERIC_TEXT_SHARE` of its present values parse."""
+    if not (pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype)):
+        return False
+    present = series.dropna()
+    return len(present) > 0 and np.count_nonzero(~np.isnan(parse_numbers(present))) >= NUMERIC_TEXT_SHARE * len(present)
 
 
 def numeric_distribution(values: np.ndarray, *, grid_points: int = GRID_POINTS) -> dict[str, Any]:
@@ -181,7 +201,11 @@ def build_profile(
     if predictions is not None and len(predictions) != len(frame):
         raise ValueError(f"{len(predictions)} predictions for {len(frame)} reference rows")
     names = feature_columns(frame, target_column)
-    numeric = numeric_distributions(frame, [name for name in names if is_numeric(frame[name])])
+    text = [name for name in names if is_numeric_text(frame[name])]
+    parsed = frame.assign(**{name: parse_numbers(frame[name]) for name in text}) if text else frame
+    numeric = numeric_distributions(parsed, [name for name in names if is_numeric(parsed[name])])
+    for name in text:
+        numeric[name]["text"] = True
     features = {name: numeric[name] if name in numeric else categorical_distribution(frame[name]) for name in names}
     labels = frame[target_column] if target_column is not None else None
     predicted = pd.Series(np.asarray(predictions)) if predictions is not None else None

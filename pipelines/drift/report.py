@@ -8,9 +8,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import false_discovery_control
 
+from pipelines.catalog import DATA_QUALITY_METRIC
+from pipelines.contract import MonitoringSettings
 from pipelines.drift import numeric, stats
-from pipelines.drift.profile import PROFILE_VERSION, plain_value, quality, value_counts
+from pipelines.drift.profile import PROFILE_VERSION, RESERVED_COLUMNS, quality
+from pipelines.drift.quality import (
+    CategoricalColumn,
+    ColumnProblem,
+    NumericColumn,
+    categorical_column,
+    numeric_column,
+    schema_problems,
+)
 from pipelines.sinks import Metric
 
 #: Points of each CDF kept in a report for plotting (plus the point of the KS statistic).
@@ -18,16 +29,25 @@ CDF_PLOT_POINTS = 100
 
 _SEVERITY_RANK = {"none": 0, "minor": 1, "major": 2}
 
+#: What each effect size measures, for the reasons in reports.
+EFFECTS = {
+    "ks_distance": "KS distance (largest share of rows moved across one value)",
+    "total_variation": "total variation (share of rows that changed category)",
+    "class_share_change": "relative change of a class share",
+}
+
 
 @dataclass
 class DistributionDrift:
     """How one distribution (a feature, the predictions or the labels) moved from the reference to the window.
 
-    `test` is "ks" (two-sample Kolmogorov-Smirnov on the reference's quantile grid; numeric) or "chi2" (Pearson
-    chi-square homogeneity; categorical), `statistic` its value (the KS statistic D, or chi-square), `p_value`
-    the raw p-value and `p_adjusted` the Benjamini-Hochberg adjusted one over every test of the report.
-    `psi` is over `bins` (reference deciles plus a missing bucket, or categories plus `other` and `missing`).
-    `drifted` and `severity` are the decision (see `pipelines.drift`).
+    `test` is "ks" (two-sample Kolmogorov-Smirnov on the reference's quantile grid; numeric), "cressie-read" or
+    "fisher" (categorical, see `stats.categorical_test`) or "none"; `statistic` its value, `p_value` the raw
+    p-value and `p_adjusted` the Benjamini-Hochberg adjusted one over every test of the report. `effect` is the
+    effect size named by `effect_name` (see `EFFECTS`), graded against `effect_threshold`; `psi` is over `bins`
+    (reference deciles plus a missing bucket, or categories plus `other` and `missing`), graded against
+    `psi_threshold`. `n_current` is the rows tested (the window's, or its labelled ones, less `excluded` cells
+    that could not be read). `drifted`, `severity` and `reason` are the decision.
     """
 
     name: str
@@ -36,23 +56,34 @@ class DistributionDrift:
     statistic: float
     p_value: float
     psi: float
+    effect: float
+    effect_name: str
     n_reference: int
     n_current: int
     bins: list[str]
     reference_shares: list[float]
     current_shares: list[float]
+    excluded: int = 0
     reference_mean: float | None = None
     current_mean: float | None = None
     mean_shift_sd: float | None = None
     cdf: dict[str, list[float]] | None = None
     p_adjusted: float = 1.0
+    effect_threshold: float = 0.0
+    psi_threshold: float = 0.0
     drifted: bool = False
     severity: str = "none"
+    reason: str = ""
 
 
 @dataclass
 class DriftReport:
-    """The drift report of one window against one reference profile (see `pipelines.drift` for the rule)."""
+    """The drift report of one window against one reference profile (see `pipelines.drift` for the rule).
+
+    `monitoring` holds the thresholds it was decided with (the spec's `monitoring` section). `too_little_data`:
+    the window (`n_current` rows) is under `monitoring.min_window_rows`, so nothing was tested. `data_quality`
+    lists the window's data-quality problems by column (never drift).
+    """
 
     task: str
     n_reference: int
@@ -63,9 +94,9 @@ class DriftReport:
     label: DistributionDrift | None
     quality: dict[str, float]
     reference_quality: dict[str, float]
-    covariate_threshold: float
-    prior_threshold: float
-    significance: float
+    monitoring: MonitoringSettings
+    data_quality: list[ColumnProblem] = field(default_factory=list)
+    too_little_data: bool = False
     covariate_drift: bool = False
     prior_drift: bool = False
     drifted: bool = False
@@ -73,8 +104,8 @@ class DriftReport:
 
     @property
     def drifted_features(self) -> list[str]:
-        """Names of the features that drifted, most shifted (by PSI) first."""
-        return [item.name for item in sorted(self.features, key=lambda f: -f.psi) if item.drifted]
+        """Names of the features that drifted, largest effect first."""
+        return [item.name for item in sorted(self.features, key=lambda f: -f.effect) if item.drifted]
 
     @property
     def priors(self) -> list[DistributionDrift]:
@@ -83,24 +114,32 @@ class DriftReport:
 
     @property
     def severity(self) -> str:
-        """'none', 'minor' (drift below the PSI thresholds) or 'major' (some drift at or above its threshold)."""
+        """'none', 'minor' (drift under every threshold) or 'major' (some drift at or over a threshold)."""
         levels = [item.severity for item in [*self.features, *self.priors]]
         return max(levels, key=_SEVERITY_RANK.__getitem__, default="none")
+
+    @property
+    def data_quality_columns(self) -> list[str]:
+        """Columns with data-quality problems, in report order, once each."""
+        return list(dict.fromkeys(problem.column for problem in self.data_quality))
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON-serializable data."""
         result = asdict(self)
+        result["monitoring"] = self.monitoring.model_dump(mode="json")
         result["drifted_features"] = self.drifted_features
         result["severity"] = self.severity
+        result["data_quality_columns"] = self.data_quality_columns
         return result
 
     def metrics(self) -> list[Metric]:
-        """Flat (name, labels, value) gauges for sinks: per feature, per prior distribution, quality, summary."""
+        """Flat (name, labels, value) gauges for sinks: per feature, per prior, data quality, quality, summary."""
         out: list[Metric] = []
         for item in self.features:
             labels = {"feature": item.name, "kind": item.kind}
             out += [
                 Metric("shipyard_drift_feature_psi", labels, item.psi),
+                Metric("shipyard_drift_feature_effect", labels, item.effect),
                 Metric("shipyard_drift_feature_statistic", {**labels, "test": item.test}, item.statistic),
                 Metric("shipyard_drift_feature_p_value_adjusted", labels, item.p_adjusted),
                 Metric("shipyard_drift_feature_drifted", labels, float(item.drifted)),
@@ -109,9 +148,15 @@ class DriftReport:
             labels = {"distribution": item.name}
             out += [
                 Metric("shipyard_drift_prior_psi", labels, item.psi),
+                Metric("shipyard_drift_prior_effect", labels, item.effect),
                 Metric("shipyard_drift_prior_p_value_adjusted", labels, item.p_adjusted),
                 Metric("shipyard_drift_prior_drifted", labels, float(item.drifted)),
             ]
+        out += [
+            Metric("shipyard_data_quality_cells", {"column": problem.column, "problem": problem.problem},
+                   float(problem.count))
+            for problem in self.data_quality
+        ]
         out += [Metric("shipyard_model_quality", {"metric": name}, value) for name, value in self.quality.items()]
         out += [
             Metric("shipyard_drift_covariate", {}, float(self.covariate_drift)),
@@ -119,6 +164,8 @@ class DriftReport:
             Metric("shipyard_drift_detected", {}, float(self.drifted)),
             Metric("shipyard_drift_severity", {}, float(_SEVERITY_RANK[self.severity])),
             Metric("shipyard_drift_features_drifted", {}, float(len(self.drifted_features))),
+            Metric("shipyard_drift_too_little_data", {}, float(self.too_little_data)),
+            Metric(DATA_QUALITY_METRIC, {}, float(len(self.data_quality_columns))),
             Metric("shipyard_drift_window_rows", {}, float(self.n_current)),
             Metric("shipyard_drift_labelled_rows", {}, float(self.n_labelled)),
         ]
@@ -152,12 +199,14 @@ def _optional(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
-def numeric_drift(profiles: dict[str, dict[str, Any]], current: pd.DataFrame) -> list[DistributionDrift]:
-    """KS and PSI of the window's columns named by `profiles` (numeric distributions), unadjusted, in order."""
+def numeric_drift(profiles: dict[str, dict[str, Any]], columns: dict[str, NumericColumn]) -> list[DistributionDrift]:
+    """KS, PSI and effect of the numeric distributions named by `profiles`, read as `columns`; unadjusted."""
     if not profiles:
         return []
     references = numeric.NumericReferences.from_profiles(profiles)
-    window = numeric.window_counts(references, current)
+    read = [columns[name] for name in references.names]
+    tested = np.array([len(column.values) - column.excluded for column in read], dtype=np.int64)
+    window = numeric.window_counts(references, [column.values for column in read], tested)
     measured = numeric.statistics(references, window)
     results = []
     for j, name in enumerate(references.names):
@@ -171,8 +220,11 @@ def numeric_drift(profiles: dict[str, dict[str, Any]], current: pd.DataFrame) ->
                 statistic=float(measured.ks[j]),
                 p_value=float(measured.p_value[j]),
                 psi=float(measured.psi[j]),
+                effect=float(measured.ks[j]),
+                effect_name="ks_distance",
                 n_reference=int(references.n[j]),
-                n_current=window.n,
+                n_current=int(tested[j]),
+                excluded=read[j].excluded,
                 bins=_bin_labels(edges),
                 reference_shares=measured.reference_shares[j, kept].tolist(),
                 current_shares=measured.current_shares[j, kept].tolist(),
@@ -185,71 +237,117 @@ def numeric_drift(profiles: dict[str, dict[str, Any]], current: pd.DataFrame) ->
     return results
 
 
-def categorical_counts(profile: dict[str, Any], series: pd.Series) -> np.ndarray:
-    """Counts of a window column over the reference categories, then `other`, then missing."""
-    per_value, uniques, missing = value_counts(series)
-    position = {value: index for index, value in enumerate(profile["categories"])}
-    other = len(position)
-    target = np.fromiter((position.get(plain_value(value), other) for value in uniques), np.intp, len(uniques))
-    counts = np.bincount(target, weights=per_value, minlength=other + 2).astype(np.int64)
-    counts[other + 1] = missing
-    return counts
+def _class_share_change(reference: np.ndarray, current: np.ndarray) -> float:
+    """Largest relative change of a bucket's share, over the buckets the reference holds."""
+    held = reference > 0
+    return float(np.max(np.abs(current[held] - reference[held]) / reference[held], initial=0.0))
 
 
-def categorical_drift(name: str, profile: dict[str, Any], series: pd.Series) -> DistributionDrift:
-    """Chi-square and PSI of one categorical column of the window against its reference distribution."""
+def categorical_drift(name: str, profile: dict[str, Any], column: CategoricalColumn, *, prior: bool = False
+                      ) -> DistributionDrift:
+    """Test, PSI and effect of one categorical distribution read as `column`, unadjusted.
+
+    The effect is the total variation distance (half the summed share differences) for a feature, the largest
+    relative change of a class share for a prior (`prior`: the predictions or the labels of a classifier).
+    """
     reference_counts = np.asarray(profile["counts"], dtype=np.int64)
-    current_counts = categorical_counts(profile, series)
-    statistic, p_value = stats.chi2_homogeneity(reference_counts, current_counts)
+    test, statistic, p_value = stats.categorical_test(reference_counts, column.counts)
+    reference, current = stats.shares(reference_counts), stats.shares(column.counts)
+    tested = int(column.counts.sum())
+    if prior:
+        effect, effect_name = _class_share_change(reference, current), "class_share_change"
+    else:
+        effect, effect_name = 0.5 * float(np.abs(current - reference).sum()), "total_variation"
     return DistributionDrift(
         name=name,
         kind="categorical",
-        test="chi2",
+        test=test,
         statistic=statistic,
         p_value=p_value,
-        psi=stats.psi(reference_counts, current_counts),
+        psi=stats.psi(reference_counts, column.counts),
+        effect=effect if tested else 0.0,
+        effect_name=effect_name,
         n_reference=int(profile["n"]),
-        n_current=len(series),
+        n_current=tested,
+        excluded=column.excluded,
         bins=[*(str(value) for value in profile["categories"]), "other", "missing"],
-        reference_shares=stats.shares(reference_counts).tolist(),
-        current_shares=stats.shares(current_counts).tolist(),
+        reference_shares=reference.tolist(),
+        current_shares=current.tolist(),
     )
 
 
-def distribution_drift(name: str, profile: dict[str, Any], series: pd.Series) -> DistributionDrift:
-    """Drift of one column (predictions, labels) against its reference distribution, numeric or categorical."""
-    if profile["kind"] == "numeric":
-        return numeric_drift({name: profile}, pd.DataFrame({name: series}, copy=False))[0]
-    return categorical_drift(name, profile, series)
+Column = NumericColumn | CategoricalColumn
+
+
+def read_column(name: str, profile: dict[str, Any], series: pd.Series) -> tuple[Column | None, list[ColumnProblem]]:
+    """A window column read as its reference distribution's kind, and its problems; None if it cannot be read."""
+    try:
+        if profile["kind"] == "numeric":
+            column: Column = numeric_column(name, series, text_in_reference=bool(profile.get("text")))
+        else:
+            column = categorical_column(name, profile, series)
+    except Exception as error:  # any column that cannot be read is a data-quality problem, never a failed pass
+        return None, [ColumnProblem(name, "unreadable", len(series), f"{type(error).__name__}: {error}")]
+    return column, column.problems
+
+
+def _measure(profiles: dict[str, dict[str, Any]], columns: dict[str, Column], *, prior: bool = False
+             ) -> list[DistributionDrift]:
+    """Unadjusted drift of every distribution in `profiles` that was read, in profile order."""
+    categorical = [name for name, p in profiles.items() if p["kind"] == "categorical" and name in columns]
+    measured = {
+        item.name: item
+        for item in numeric.parallel_map(
+            lambda name: categorical_drift(name, profiles[name], columns[name], prior=prior),
+            categorical,
+            sum(len(columns[name].codes) for name in categorical),
+        )
+    }
+    numeric_profiles = {name: p for name, p in profiles.items() if p["kind"] == "numeric" and name in columns}
+    measured.update((item.name, item) for item in numeric_drift(numeric_profiles, columns))
+    return [measured[name] for name in profiles if name in measured]
 
 
 def feature_drift(
     reference: dict[str, Any], current: pd.DataFrame, *, kind: str | None = None
-) -> list[DistributionDrift]:
-    """Unadjusted drift of every profiled feature (or only those of `kind`) of the window, in profile order."""
+) -> tuple[list[DistributionDrift], list[ColumnProblem]]:
+    """Unadjusted drift of every profiled feature (or only those of `kind`) present in the window, in profile
+    order, and the data-quality problems met reading them."""
     profiles = {name: p for name, p in reference["features"].items() if kind is None or p["kind"] == kind}
-    absent = [name for name in profiles if name not in current.columns]
-    if absent:
-        raise ValueError(f"the window lacks feature columns of the reference profile: {absent}")
-    categorical = [name for name, p in profiles.items() if p["kind"] == "categorical"]
-    measured = {
-        item.name: item
-        for item in numeric.parallel_map(
-            lambda name: categorical_drift(name, profiles[name], current[name]),
-            categorical,
-            len(current) * len(categorical),
-        )
-    }
-    numeric_profiles = {name: p for name, p in profiles.items() if p["kind"] == "numeric"}
-    measured.update((item.name, item) for item in numeric_drift(numeric_profiles, current))
-    return [measured[name] for name in profiles]
+    columns: dict[str, Column] = {}
+    problems: list[ColumnProblem] = []
+    for name, profile in profiles.items():
+        if name in current.columns:
+            column, found = read_column(name, profile, current[name])
+            problems += found
+            if column is not None:
+                columns[name] = column
+    return _measure(profiles, columns), problems
 
 
-def _decide(results: list[DistributionDrift], threshold: float, significance: float) -> None:
-    """Set each result's decision from its adjusted p-value and its PSI (see `pipelines.drift`)."""
-    for item in results:
-        item.drifted = bool(item.p_adjusted <= significance)
-        item.severity = ("major" if item.psi >= threshold else "minor") if item.drifted else "none"
+def _effect_reason(item: DistributionDrift) -> tuple[bool, str]:
+    """Whether a drifted distribution's effect or PSI reaches its threshold, and the comparison in words."""
+    effect_major = item.effect >= item.effect_threshold
+    psi_major = item.psi >= item.psi_threshold
+    words = (
+        f"{EFFECTS[item.effect_name]} {item.effect:.3g} {'>=' if effect_major else '<'} {item.effect_threshold:g}, "
+        f"PSI {item.psi:.3g} {'>=' if psi_major else '<'} {item.psi_threshold:g}"
+    )
+    return effect_major or psi_major, words
+
+
+def grade(item: DistributionDrift, *, significance: float, effect_threshold: float, psi_threshold: float) -> None:
+    """Set a distribution's decision: drifted when significant, `major` when its effect or PSI reaches its
+    threshold, `minor` below both; the reason says which, with the window size."""
+    item.effect_threshold, item.psi_threshold = effect_threshold, psi_threshold
+    item.drifted = bool(item.p_adjusted <= significance)
+    evidence = f"adjusted p {item.p_adjusted:.3g} {'<=' if item.drifted else '>'} {significance:g}"
+    if not item.drifted:
+        item.severity, item.reason = "none", f"no drift: {evidence} ({item.n_current} rows)"
+        return
+    major, words = _effect_reason(item)
+    item.severity = "major" if major else "minor"
+    item.reason = f"{item.severity}: {words}; {evidence} ({item.n_current} rows)"
 
 
 def _check_profile(reference: dict[str, Any]) -> None:
@@ -258,68 +356,106 @@ def _check_profile(reference: dict[str, Any]) -> None:
         raise ValueError(f"reference profile version {version!r} is not {PROFILE_VERSION}; rebuild the profile")
 
 
+def _labelled_quality(task: str, prediction: Column, label: Column, known: np.ndarray) -> dict[str, float]:
+    """Quality of the predictions against the labels (read on the `known` rows only) where both could be read."""
+    if isinstance(label, NumericColumn) and isinstance(prediction, NumericColumn):
+        predicted, actual = prediction.values[known], label.values
+        both = ~np.isnan(predicted) & ~np.isnan(actual)
+    elif isinstance(label, CategoricalColumn) and isinstance(prediction, CategoricalColumn):
+        predicted, actual = prediction.values()[known], label.values()
+        both = pd.notna(predicted) & pd.notna(actual)
+    else:
+        return {}
+    return quality(task, predicted[both], actual[both])
+
+
 def compare(
     reference: dict[str, Any],
     current: pd.DataFrame,
     *,
     prediction_column: str = "prediction",
     label_column: str | None = None,
-    covariate_threshold: float = 0.2,
-    prior_threshold: float = 0.1,
-    significance: float = 0.01,
+    monitoring: MonitoringSettings | None = None,
 ) -> DriftReport:
     """Compare a window of inference data (features, predictions, and labels when known) with a reference profile.
 
-    Every profiled feature must be a column of `current`. The prediction distribution is compared when the
-    profile has one and the window has `prediction_column`; the label distribution and the quality when
-    `label_column` is given and the window has labelled rows. See `pipelines.drift` for the decision rule.
+    Never raises on the window's contents: absent, unexpected and unreadable columns and cells are data-quality
+    problems in the report. The prediction distribution is compared when the profile has one and the window has
+    `prediction_column`; the label distribution and the quality when `label_column` is given and the window has
+    at least `min_window_rows` labelled rows. See `pipelines.drift` for the decision rule.
     """
     _check_profile(reference)
+    limits = monitoring or MonitoringSettings()
     task = reference["task"]
-    features = feature_drift(reference, current)
+    known_columns = {*RESERVED_COLUMNS, prediction_column, label_column, reference.get("target_column")}
+    problems = schema_problems(reference, current, known=known_columns)
     notes: list[str] = []
-    prediction = label = None
+    rows = len(current)
+    too_little = rows < limits.min_window_rows
+    if too_little:
+        notes.append(f"too little data: {rows} rows in the window, under the {limits.min_window_rows} needed; "
+                     "nothing was tested")
+    features, found = feature_drift(reference, current)
+    problems += found
+    prediction_read = label_read = None
+    priors: dict[str, DistributionDrift] = {}
     if reference.get("prediction") and prediction_column in current.columns:
-        prediction = distribution_drift("prediction", reference["prediction"], current[prediction_column])
+        prediction_read, found = read_column("prediction", reference["prediction"], current[prediction_column])
+        problems += found
+        if prediction_read is not None:
+            priors.update((item.name, item) for item in _measure({"prediction": reference["prediction"]},
+                                                                 {"prediction": prediction_read}, prior=True))
     elif reference.get("prediction"):
-        notes.append(f"no {prediction_column!r} column in the window: prediction distribution not compared")
+        problems.append(ColumnProblem(prediction_column, "missing column", rows,
+                                      "no predictions in the window: prediction distribution not compared"))
     measured: dict[str, float] = {}
     n_labelled = 0
     if label_column is not None and label_column in current.columns:
         known = current[label_column].notna().to_numpy()
         n_labelled = int(known.sum())
-        if n_labelled and reference.get("label"):
-            label = distribution_drift("label", reference["label"], current[label_column][known])
-        if n_labelled and prediction_column in current.columns:
-            known = known & current[prediction_column].notna().to_numpy()
-            measured = quality(
-                task, current[prediction_column].to_numpy()[known], current[label_column].to_numpy()[known]
-            )
+        if reference.get("label") and n_labelled:
+            label_read, found = read_column("label", reference["label"], current[label_column][known])
+            problems += found
+        if label_read is not None and n_labelled >= limits.min_window_rows:
+            priors.update((item.name, item) for item in _measure({"label": reference["label"]},
+                                                                 {"label": label_read}, prior=True))
+            if prediction_read is not None:
+                measured = _labelled_quality(task, prediction_read, label_read, known)
+        elif 0 < n_labelled < limits.min_window_rows:
+            notes.append(f"too few labels: {n_labelled} labelled rows, under the {limits.min_window_rows} needed; "
+                         "labels and quality not compared")
     elif label_column is not None:
         notes.append(f"no {label_column!r} column in the window: labels and quality not compared")
-    priors = [item for item in (prediction, label) if item is not None]
-    adjusted = stats.benjamini_hochberg(np.array([item.p_value for item in [*features, *priors]]))
-    for item, value in zip([*features, *priors], adjusted, strict=True):
-        item.p_adjusted = float(value)
-    _decide(features, covariate_threshold, significance)
-    _decide(priors, prior_threshold, significance)
+    if too_little:
+        features, priors = [], {}
+    prediction, label = priors.get("prediction"), priors.get("label")
+    tested = [*features, *priors.values()]
+    if tested:
+        adjusted = false_discovery_control(np.array([item.p_value for item in tested]))
+        for item, value in zip(tested, adjusted, strict=True):
+            item.p_adjusted = float(value)
+    for item in features:
+        grade(item, significance=limits.significance, effect_threshold=limits.covariate_effect_threshold,
+              psi_threshold=limits.covariate_threshold)
+    for item in priors.values():
+        class_shares = item.effect_name == "class_share_change"
+        grade(item, significance=limits.significance, psi_threshold=limits.prior_threshold,
+              effect_threshold=limits.prior_effect_threshold if class_shares else limits.covariate_effect_threshold)
     covariate = any(item.drifted for item in features)
-    prior = any(item.drifted for item in priors)
-    if len(current) == 0:
-        notes.append("the window is empty: nothing was tested")
+    prior = any(item.drifted for item in priors.values())
     return DriftReport(
         task=task,
         n_reference=int(reference["n_rows"]),
-        n_current=len(current),
+        n_current=rows,
         n_labelled=n_labelled,
         features=features,
         prediction=prediction,
         label=label,
         quality=measured,
         reference_quality=dict(reference.get("quality") or {}),
-        covariate_threshold=covariate_threshold,
-        prior_threshold=prior_threshold,
-        significance=significance,
+        monitoring=limits,
+        data_quality=problems,
+        too_little_data=too_little,
         covariate_drift=covariate,
         prior_drift=prior,
         drifted=covariate or prior,

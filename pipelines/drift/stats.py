@@ -5,17 +5,20 @@
   arithmetic; only values in buckets that contain a grid point are searched).
 - `psi`: the population stability index of two count vectors over the same bins.
 - `ks_grid`: the two-sample Kolmogorov-Smirnov statistic evaluated on a grid, and its p-value.
-- `chi2_homogeneity`: the chi-square test that two count vectors come from one categorical distribution.
-- `benjamini_hochberg`: adjusted p-values controlling the false-discovery rate.
+- `categorical_test`: whether two count vectors come from one categorical distribution, valid at any size.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import special
+from scipy import stats as scipy_stats
 
 #: Proportions below this are raised to it before PSI's logarithm, so an empty bin costs a bounded amount.
 PSI_EPSILON = 1e-4
+
+#: Expected count each bucket of a categorical test must reach (in the smaller sample); rarer ones are merged.
+MIN_EXPECTED = 10
 
 #: Values binned per block: the block's temporaries stay in cache, which matters more than anything else here.
 _BLOCK = 1 << 16
@@ -155,33 +158,51 @@ def ks_grid(
     return statistic, float(special.kolmogorov(np.sqrt(effective) * statistic))
 
 
-def chi2_homogeneity(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[float, float]:
-    """Pearson's chi-square test of homogeneity on the 2 x K table of two count vectors: (statistic, p-value).
+def merged_buckets(table: np.ndarray, min_expected: float) -> np.ndarray:
+    """A 2 x K table of counts (reference, window) with rare buckets merged until each expects `min_expected`.
 
-    Categories empty in both samples are dropped; degrees of freedom are the remaining categories minus one.
-    Same as `scipy.stats.chi2_contingency(table, correction=False)`. (0, 1) when there is nothing to test.
+    A bucket's expected count is its reference share times the smaller sample's size: what that sample should
+    hold under no drift. Buckets are merged rarest first (unseen and missing values, with no reference share, go
+    first); a last group still under the bound joins the one before. The merging depends on the reference and
+    the sizes only, never on the window's values.
+    """
+    rows = table.sum(axis=1)
+    expected = min(rows) * table[0] / rows[0]
+    group = np.empty(table.shape[1], dtype=np.intp)
+    current, filled = 0, 0.0
+    for bucket in np.argsort(expected, kind="stable"):
+        group[bucket] = current
+        filled += expected[bucket]
+        if filled >= min_expected:
+            current, filled = current + 1, 0.0
+    if filled > 0 and current > 0:
+        group[group == current] = current - 1
+    merged = np.zeros((2, group.max() + 1))
+    np.add.at(merged.T, group, table.T)
+    return merged
+
+
+def categorical_test(
+    reference_counts: np.ndarray, current_counts: np.ndarray, min_expected: float = MIN_EXPECTED
+) -> tuple[str, float, float]:
+    """A homogeneity test of two count vectors valid at any sample size: (test name, statistic, p-value).
+
+    Rare buckets are merged to `min_expected` expected counts (`merged_buckets`). Three groups or more: the
+    Cressie-Read power-divergence statistic (lambda 2/3, better calibrated than Pearson's in sparse tables) against
+    its chi-square law ("cressie-read"). Two groups, or a single one (every bucket rare: then the most frequent
+    reference bucket against all others): Fisher's exact test of the 2 x 2 table ("fisher"). The statistic is the
+    power divergence of the merged table either way. ("none", 0, 1) when there is nothing to test (an empty
+    sample, fewer than two values seen).
     """
     table = np.vstack([reference_counts, current_counts]).astype(np.float64)
     table = table[:, table.sum(axis=0) > 0]
-    rows = table.sum(axis=1)
-    if table.shape[1] < 2 or np.any(rows == 0):
-        return 0.0, 1.0
-    expected = np.outer(rows, table.sum(axis=0)) / rows.sum()
-    statistic = float(np.sum((table - expected) ** 2 / expected))
-    return statistic, float(special.chdtrc(table.shape[1] - 1, statistic))
-
-
-def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (step-up): reject where adjusted <= q to control the FDR at q.
-
-    Same as `scipy.stats.false_discovery_control(p, method="bh")`.
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    if p.size == 0:
-        return p.copy()
-    order = np.argsort(p)
-    ranked = p[order] * p.size / np.arange(1, p.size + 1)
-    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
-    result = np.empty_like(p)
-    result[order] = np.minimum(adjusted, 1.0)
-    return result
+    if table.shape[1] < 2 or np.any(table.sum(axis=1) == 0):
+        return "none", 0.0, 1.0
+    merged = merged_buckets(table, min_expected)
+    if merged.shape[1] < 2:
+        top = int(np.argmax(table[0]))
+        merged = np.column_stack([table[:, top], table.sum(axis=1) - table[:, top]])
+    divergence = scipy_stats.chi2_contingency(merged, correction=False, lambda_="cressie-read")
+    if merged.shape[1] >= 3:
+        return "cressie-read", float(divergence.statistic), float(divergence.pvalue)
+    return "fisher", float(divergence.statistic), float(scipy_stats.fisher_exact(merged).pvalue)

@@ -48,6 +48,7 @@ class Settings:
     poll_seconds: float = 5.0
     log_flush_rows: int = 10_000
     log_flush_seconds: float = 10.0
+    log_max_rows: int | None = None
     max_batch_rows: int = 1024
     fast_path: bool = True
     api_key: str | None = None
@@ -100,8 +101,9 @@ class ModelServer:
         self.loader = loader
         self.resolver = resolver
         self.metrics = Metrics()
-        self.inference_log = InferenceLog(settings.inference_log_uri, settings.log_flush_rows,
-                                          settings.log_flush_seconds) if settings.inference_log_uri else None
+        self.inference_log = InferenceLog(
+            settings.inference_log_uri, settings.log_flush_rows, settings.log_flush_seconds, settings.log_max_rows,
+        ) if settings.inference_log_uri else None
         self.current: tuple[ServedModel, Batcher] | None = None
         self.last_error: str | None = None
         self._reload_lock = threading.Lock()
@@ -137,10 +139,11 @@ class ModelServer:
         if replaced:
             self.metrics.swaps += 1
 
-    def _record(self, model: ServedModel, columns: dict[str, Any], predictions: Any, rows: int) -> None:
+    def _record(self, model: ServedModel, columns: dict[str, Any], predictions: Any, rows: int,
+                requests: list[tuple[str, int]]) -> None:
         self.metrics.batches += 1
         if self.inference_log is not None:
-            self.inference_log.append(columns, predictions, rows, model.version)
+            self.inference_log.append(columns, predictions, rows, model.version, requests)
 
     async def poll(self) -> None:
         """Follow the alias: check it now and then every `poll_seconds`."""
@@ -184,7 +187,7 @@ class ModelServer:
         try:
             parsed = payload_mod.parse_body(body, request.headers.get("content-type"))
             columns = model.prepare(parsed)
-            predictions = await batcher.predict(columns, parsed.rows)
+            predictions = await batcher.predict(columns, parsed.rows, request.headers.get("x-request-id"))
         except PayloadError as exc:
             return _error(exc.status, exc.message), 0
         except Exception as exc:  # the model refused input that passed the signature (NaN, unseen values...)
@@ -208,7 +211,8 @@ class ModelServer:
                        batching=model.batchable, loaded_at=_iso(model.loaded_at))
         if self.inference_log is not None:
             doc["inference_log"] = {"uri": self.inference_log.uri, "pending_rows": self.inference_log.pending,
-                                    "rows_written": self.inference_log.rows_written}
+                                    "rows_written": self.inference_log.rows_written,
+                                    "rows_dropped": self.inference_log.dropped_rows}
         return doc
 
     async def health(self, request: Request) -> Response:
@@ -223,10 +227,10 @@ class ModelServer:
         if self.current:
             m = self.current[0]
             model = {"model": m.name, "version": m.version, "alias": m.alias, "flavor": m.flavor}
-        state = {"pending": 0, "written": 0, "errors": 0}
+        state = {"pending": 0, "written": 0, "errors": 0, "dropped": 0}
         if self.inference_log is not None:
             state = {"pending": self.inference_log.pending, "written": self.inference_log.rows_written,
-                     "errors": self.inference_log.errors}
+                     "errors": self.inference_log.errors, "dropped": self.inference_log.dropped_rows}
         self.metrics.observe("metrics", 200, 0.0)
         return Response(self.metrics.render(model, state), media_type="text/plain; version=0.0.4; charset=utf-8")
 

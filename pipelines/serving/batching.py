@@ -9,6 +9,7 @@ call fails is retried request by request, so one bad request never fails its nei
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,9 @@ from typing import Any
 import numpy as np
 
 from pipelines.serving.model import ServedModel, rows_of
+
+#: A request waiting for its batch: prepared columns, rows, the future of its predictions, its request id.
+Pending = tuple[dict[str, Any], int, "asyncio.Future[Any]", str]
 
 
 def concat_columns(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -36,24 +40,24 @@ class Batcher:
     """Predicts one model's requests on the event loop thread, batching concurrent ones."""
 
     def __init__(self, model: ServedModel, max_rows: int,
-                 on_batch: Callable[[ServedModel, dict[str, Any], Any, int], None]):
+                 on_batch: Callable[[ServedModel, dict[str, Any], Any, int, list[tuple[str, int]]], None]):
         self.model = model
         self.max_rows = max_rows if model.batchable else 0
         self.on_batch = on_batch
-        self._pending: deque[tuple[dict[str, Any], int, asyncio.Future[Any]]] = deque()
+        self._pending: deque[Pending] = deque()
         self._scheduled = False
 
-    async def predict(self, columns: dict[str, Any], rows: int) -> Any:
-        """Predictions for one prepared request."""
+    async def predict(self, columns: dict[str, Any], rows: int, request_id: str | None = None) -> Any:
+        """Predictions for one prepared request (`request_id` is logged with its rows; a fresh one when None)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((columns, rows, future))
+        self._pending.append((columns, rows, future, request_id or uuid.uuid4().hex))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._run_one_batch)
         return await future
 
-    def _take(self) -> list[tuple[dict[str, Any], int, asyncio.Future[Any]]]:
+    def _take(self) -> list[Pending]:
         batch = [self._pending.popleft()]
         total = batch[0][1]
         while self._pending and total + self._pending[0][1] <= self.max_rows and \
@@ -82,18 +86,19 @@ class Batcher:
             for item in live:
                 self._predict_alone(item)
             return
-        self.on_batch(self.model, columns, predictions, sum(item[1] for item in live))
+        self.on_batch(self.model, columns, predictions, sum(item[1] for item in live),
+                      [(item[3], item[1]) for item in live])
         start = 0
-        for _, rows, future in live:
+        for _, rows, future, _ in live:
             future.set_result(rows_of(predictions, start, start + rows))
             start += rows
 
-    def _predict_alone(self, item: tuple[dict[str, Any], int, asyncio.Future[Any]]) -> None:
-        columns, rows, future = item
+    def _predict_alone(self, item: Pending) -> None:
+        columns, rows, future, request_id = item
         try:
             predictions = self.model.predict(columns)
         except Exception as exc:
             future.set_exception(exc)
             return
-        self.on_batch(self.model, columns, predictions, rows)
+        self.on_batch(self.model, columns, predictions, rows, [(request_id, rows)])
         future.set_result(predictions)

@@ -2,8 +2,16 @@
 
 Layout under the run config's `inference_log_uri` (any fsspec URI: a path, s3://, gs://, az://):
 `<uri>/<YYYY-MM-DD>/<HHMMSS>-<writer>-<seq>.parquet`, columns = the model's input columns, `prediction`,
-`_timestamp` (UTC) and `_model_version`. Appending is cheap and done on the request path; encoding and
+`_timestamp` (UTC), `_model_version`, and `_request_id` with `_request_row` (the request a row came in and its
+position there: the client's `X-Request-ID` header, or a fresh id; the monitor drops repeated requests, such as
+client retries or rows logged twice, before testing). Appending is cheap and done on the request path; encoding and
 writing happen off it, when `flush_rows` rows are pending or every `flush_seconds`.
+
+The buffer is bounded: rows of a failed write are kept for the next flush, but never more than `max_rows`
+rows (or the newest request alone, when it is bigger) are held; past that the oldest requests' rows are
+dropped and counted (`dropped_rows`, exported as
+`shipyard_serving_inference_log_dropped_rows_total`), so a read-only or full volume costs log rows, not
+the server's memory.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ class Chunk:
     rows: int
     timestamp: float
     version: str
+    requests: list[tuple[str, int]]
 
 
 def chunks_to_table(chunks: list[Chunk]) -> pd.DataFrame:
@@ -49,6 +58,9 @@ def chunks_to_table(chunks: list[Chunk]) -> pd.DataFrame:
     stamps = np.concatenate([np.full(c.rows, c.timestamp) for c in chunks])
     data["_timestamp"] = pd.to_datetime(stamps, unit="s", utc=True)
     data["_model_version"] = np.concatenate([np.full(c.rows, c.version, dtype=object) for c in chunks])
+    requests = [request for c in chunks for request in c.requests]
+    data["_request_id"] = np.repeat(np.array([r for r, _ in requests], dtype=object), [n for _, n in requests])
+    data["_request_row"] = np.concatenate([np.arange(n, dtype=np.int64) for _, n in requests])
     return pd.DataFrame(data)
 
 
@@ -83,12 +95,19 @@ def file_path(uri: str, when: float, writer: str, seq: int) -> str:
 
 
 class InferenceLog:
-    """A buffer of inference rows flushed to Parquet under `uri` by a background thread."""
+    """A buffer of inference rows flushed to Parquet under `uri` by a background thread.
 
-    def __init__(self, uri: str, flush_rows: int = 10_000, flush_seconds: float = 10.0):
+    At most `max_rows` rows are buffered (default: ten flushes' worth), or the newest request alone when it is
+    bigger (a request is bounded by the server's body limit); the oldest requests' rows are dropped beyond that.
+    """
+
+    def __init__(self, uri: str, flush_rows: int = 10_000, flush_seconds: float = 10.0, max_rows: int | None = None):
+        if max_rows is not None and max_rows < flush_rows:
+            raise ValueError(f"max_rows ({max_rows}) must be at least flush_rows ({flush_rows})")
         self.uri = uri
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
+        self.max_rows = max_rows if max_rows is not None else 10 * flush_rows
         self.writer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._seq = itertools.count()
         self._chunks: list[Chunk] = []
@@ -101,17 +120,22 @@ class InferenceLog:
         self.rows_written = 0
         self.files_written = 0
         self.errors = 0
+        self.dropped_rows = 0
 
     @property
     def pending(self) -> int:
         """Rows buffered and not written yet."""
         return self._pending
 
-    def append(self, columns: dict[str, Any], predictions: Any, rows: int, version: str) -> None:
-        """Buffer one request's rows (cheap: no copy, no encoding)."""
+    def append(self, columns: dict[str, Any], predictions: Any, rows: int, version: str,
+               requests: list[tuple[str, int]] | None = None) -> None:
+        """Buffer one batch's rows (cheap: no copy, no encoding); `requests` are the (request id, rows) it holds,
+        in order (one fresh request id for all rows when not given)."""
         with self._lock:
-            self._chunks.append(Chunk(columns, predictions, rows, time.time(), version))
+            self._chunks.append(Chunk(columns, predictions, rows, time.time(), version,
+                                      requests or [(uuid.uuid4().hex, rows)]))
             self._pending += rows
+            self._drop_oldest()
             full = self._pending >= self.flush_rows
         if full:
             self._wake.set()
@@ -127,16 +151,28 @@ class InferenceLog:
                 self._write(chunks)
             except Exception:
                 self.errors += 1
-                log.exception("inference log: writing %d rows to %s failed; keeping them for the next flush",
-                              sum(c.rows for c in chunks), self.uri)
                 with self._lock:
                     self._chunks[:0] = chunks
                     self._pending += sum(c.rows for c in chunks)
+                    self._drop_oldest()
+                log.exception("inference log: writing %d rows to %s failed; %d rows kept for the next flush "
+                              "(at most %d), %d dropped so far", sum(c.rows for c in chunks), self.uri,
+                              self._pending, self.max_rows, self.dropped_rows)
                 return 0
             rows = sum(c.rows for c in chunks)
             self.rows_written += rows
             self.files_written += 1
             return rows
+
+    def _drop_oldest(self) -> None:
+        """Drop the oldest requests' rows until at most `max_rows` are buffered, keeping the newest request
+        (the caller holds `_lock`)."""
+        drop = 0
+        while self._pending > self.max_rows and drop < len(self._chunks) - 1:
+            self._pending -= self._chunks[drop].rows
+            self.dropped_rows += self._chunks[drop].rows
+            drop += 1
+        del self._chunks[:drop]
 
     def _write(self, chunks: list[Chunk]) -> None:
         import fsspec

@@ -77,6 +77,9 @@ class Metrics:
                 "reload_errors_total": ("Failed attempts to load a new model version.", self.reload_errors),
                 "inference_log_rows_total": ("Inference rows written to the log.", log_state.get("written", 0)),
                 "inference_log_errors_total": ("Failed inference log writes.", log_state.get("errors", 0)),
+                "inference_log_dropped_rows_total": ("Inference rows dropped, oldest first, because the buffer "
+                                                     "was full while writes kept failing.",
+                                                     log_state.get("dropped", 0)),
             }
             for name, (text, value) in counters.items():
                 lines += [f"# HELP {PREFIX}_{name} {text}", f"# TYPE {PREFIX}_{name} counter",

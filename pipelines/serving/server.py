@@ -3,7 +3,8 @@
 The model, alias, tracking server and inference log come from the run configuration
 (`pipelines.config.load_config`: `--config`, `$SHIPYARD_RUN_CONFIG`, `SHIPYARD_<KEY>`); flags override it,
 and `--tracking-uri` with `--model-name` are enough without any configuration. One uvicorn worker, with
-uvloop and httptools when installed. The API key, when used, comes only from `$SHIPYARD_API_KEY`.
+uvloop and httptools when installed. The API key, when used, comes only from the environment: the file named
+by `$SHIPYARD_API_KEY_FILE` (a mounted Secret, as on Kubernetes) or `$SHIPYARD_API_KEY`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pipelines.contract import DEFAULT_ALIAS
 from pipelines.serving.app import ModelServer, Settings, create_app
 
 API_KEY_ENV = "SHIPYARD_API_KEY"
+#: Names a file holding the API key (a mounted Secret); wins over `API_KEY_ENV`.
+API_KEY_FILE_ENV = "SHIPYARD_API_KEY_FILE"
 
 #: Environment defaults of the serving process. The registry is the trust boundary: the server loads the
 #: (skops/pickle) models its own platform registered. Registry calls fail fast instead of retrying for minutes.
@@ -42,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll-seconds", type=float, default=5.0, help="how often the alias is checked")
     p.add_argument("--log-flush-rows", type=int, default=10_000, help="flush the inference log at this many rows")
     p.add_argument("--log-flush-seconds", type=float, default=10.0, help="... or this often")
+    p.add_argument("--log-max-rows", type=int, default=None,
+                   help="rows buffered at most while writes fail; the oldest are dropped (default: 10 flushes)")
     p.add_argument("--max-batch-rows", type=int, default=1024, help="rows per batched model call (labels only)")
     p.add_argument("--no-fast-path", action="store_true", help="always predict through mlflow.pyfunc")
     p.add_argument("--log-level", default="info")
@@ -60,9 +65,29 @@ def settings_from_args(args: argparse.Namespace, env: dict[str, str] | os._Envir
     return Settings(
         tracking_uri=tracking_uri, model_name=model_name, alias=alias or DEFAULT_ALIAS, inference_log_uri=log_uri,
         poll_seconds=args.poll_seconds, log_flush_rows=args.log_flush_rows,
-        log_flush_seconds=args.log_flush_seconds, max_batch_rows=args.max_batch_rows,
-        fast_path=not args.no_fast_path, api_key=env.get(API_KEY_ENV) or None,
+        log_flush_seconds=args.log_flush_seconds, log_max_rows=args.log_max_rows, max_batch_rows=args.max_batch_rows,
+        fast_path=not args.no_fast_path, api_key=api_key(env),
     )
+
+
+def api_key(env: dict[str, str] | os._Environ[str] = os.environ) -> str | None:
+    """The API key: the content of `$SHIPYARD_API_KEY_FILE` (stripped), else `$SHIPYARD_API_KEY`, else None.
+
+    A key file that is named but unreadable or empty is a ConfigError: the server never falls back to no auth.
+    """
+    path = env.get(API_KEY_FILE_ENV)
+    if path:
+        from pipelines.config import ConfigError
+
+        try:
+            with open(path, encoding="utf-8") as handle:
+                key = handle.read().strip()
+        except OSError as exc:
+            raise ConfigError(f"${API_KEY_FILE_ENV}", f"cannot read the API key from {path}: {exc}") from None
+        if not key:
+            raise ConfigError(f"${API_KEY_FILE_ENV}", f"{path} is empty")
+        return key
+    return env.get(API_KEY_ENV) or None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
-
-from infra.plan_capture import Capture
+from loopback import free_port
+from stack_copies import extra_stack_fixtures
 
 #: The other branches: SageMaker's managed MLflow, an existing VPC, webhooks from a Pulumi secret and from a
 #: Secrets Manager reference, a dataset in another bucket, GPU spot training, an image already in ECR.
@@ -82,23 +80,8 @@ EXTRA_STACKS = {"aws-edge": EDGE_STACK, "aws-extdb": EXTERNAL_DB_STACK, "aws-pub
                 "aws-long": LONG_STACK}
 
 
-@pytest.fixture(scope="session")
-def project(project_copy: Callable[[Mapping[str, str]], Path]) -> Path:
-    """A copy of the project with the extra AWS stacks."""
-    return project_copy(EXTRA_STACKS)
+project, captured = extra_stack_fixtures(EXTRA_STACKS)
 
-
-@pytest.fixture(scope="session")
-def captured(captured: Callable[..., Capture], project: Path) -> Callable[[str], Capture]:
-    """The capture of a stack of that copy, evaluated once per session (the root fixture's cache)."""
-    return lambda stack: captured(stack, project)
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 #: What boto3, s3fs and MLflow need to talk to moto instead of AWS.

@@ -412,10 +412,16 @@ def test_drift_alarm_drives_retraining(captured, project) -> None:
         assert (rule is not None) is model.monitoring.retrain_on_drift
         if rule:
             pattern = json.loads(rule.inputs["eventPattern"])
+            # Only the verdict alarm retrains: the data-quality alarm (and the quality bounds) only notify.
             assert pattern["resources"] == [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{alarm['name']}"]
             assert pattern["detail"] == {"state": {"value": ["ALARM"]}}
             target = one(capture, "aws:cloudwatch/eventTarget:EventTarget", f"{spec.prefix}-{model.name}-retrain")
             assert target.inputs["arn"].endswith(f":pipeline/{spec.prefix}-training-{model.name}")
+        data_quality = one(capture, "aws:cloudwatch/metricAlarm:MetricAlarm",
+                           f"{spec.prefix}-{model.name}-data-quality").inputs
+        assert data_quality["metricName"] == "shipyard_data_quality_problems"
+        assert (data_quality["comparisonOperator"], data_quality["threshold"]) == ("GreaterThanThreshold", 0.0)
+        assert data_quality["dimensions"] == {"Model": model.registered_model}
     quality = one(capture, "aws:cloudwatch/metricAlarm:MetricAlarm", "shipyard-prod-churn-quality-roc_auc").inputs
     assert (quality["comparisonOperator"], quality["threshold"]) == ("LessThanThreshold", 0.75)
 

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from infra.runconfig import content_key
 from infra.spec import ModelSpec, PlatformSpec, RolloutSpec
 from infra.targets.aws import iam, jobs, names, network, rollout, rules, sizes
 from infra.targets.aws.foundation import ecr_repository_arn, image_suffix, mirrored_image
@@ -15,7 +16,7 @@ from infra.targets.aws.registry import database_secret, database_url, mlflow_con
 from infra.targets.aws.rollout import shift_notices, shift_problem, traffic_shift
 from infra.targets.aws.serving import cpu_target, replica_bounds
 from infra.targets.aws.storage import key_policy, tls_only_policy
-from infra.targets.aws.training import content_key, dataset_statements, run_config_text
+from infra.targets.aws.training import dataset_statements, run_config_text
 from pipelines.adapters import aws as adapters
 from pipelines.config import from_dict
 from pipelines.sinks import Metric

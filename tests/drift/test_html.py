@@ -80,3 +80,26 @@ def test_html_report_escapes_names(report):
     finally:
         odd.name = original
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_html_report_gives_each_grade_its_reason_and_lists_data_quality_apart():
+    rng = np.random.default_rng(22)
+    profile = reference_profile(make_frame(rng, 10_000))
+    window = make_frame(rng, 2_000, shift=0.3)
+    window["x4"] = window["x4"].astype(object)
+    window.loc[:4, "x4"] = "n/a"
+    parsed = _Collector()
+    parsed.feed(render_html(compare(profile, window.assign(extra=1))))
+    text = " ".join(parsed.text)
+    # The grade's reason per feature: effect, its threshold and the rows tested.
+    assert "major: KS distance (largest share of rows moved across one value)" in text
+    assert ">= 0.04" in text and "(2000 rows)" in text and "(1995 rows)" in text
+    assert "Data quality: problems in 2 columns" in text and "unparseable" in text and "unexpected column" in text
+    assert "window rows 2000 (at least 30 needed)" in text
+
+
+def test_html_report_of_a_tiny_window_says_too_little_data():
+    profile = reference_profile(make_frame(np.random.default_rng(23), 10_000))
+    parsed = _Collector()
+    parsed.feed(render_html(compare(profile, make_frame(np.random.default_rng(24), 5))))
+    assert "too little data" in " ".join(parsed.text)

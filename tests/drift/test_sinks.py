@@ -54,7 +54,10 @@ def test_prometheus_file_is_replaced_whole_on_each_emit(tmp_path):
     sink.emit(METRICS, model="churn", version="3")
     sink.emit(METRICS[2:3], model="churn", version="4")
     text = (tmp_path / "drift.prom").read_text()
-    assert text == '# TYPE shipyard_drift_detected gauge\nshipyard_drift_detected{model="churn",version="4"} 1.0\n'
+    assert text.splitlines()[-2:] == [
+        "# TYPE shipyard_drift_detected gauge",
+        'shipyard_drift_detected{model="churn",version="4"} 1.0',
+    ]
 
 
 def test_prometheus_text_refuses_invalid_names():
@@ -62,6 +65,9 @@ def test_prometheus_text_refuses_invalid_names():
         prometheus_text([Metric("drift-psi", {}, 1.0)], model="m", version="1")
     with pytest.raises(ValueError, match="label names"):
         prometheus_text([Metric("drift_psi", {"bad-label": "x"}, 1.0)], model="m", version="1")
+    with pytest.raises(ValueError, match="label names"):  # one family, one set of label names
+        mixed = [Metric("drift_psi", {"a": "x"}, 1.0), Metric("drift_psi", {"b": "x"}, 1.0)]
+        prometheus_text(mixed, model="m", version="1")
 
 
 def test_get_sink_by_spec_and_clear_errors():

@@ -37,10 +37,12 @@ def test_quarter_sd_shift_of_one_feature_in_twenty_is_found_in_95_percent_of_tri
         report = _trial(10_000 + seed, shift=0.25)[1]
         found += "x0" in report.drifted_features
         others += any(name != "x0" for name in report.drifted_features)
-        # A 0.25 sd shift is real but small: found by the test, graded minor by its PSI (~0.06 < 0.2).
+        # Graded by its effect: a 0.25 sd shift moves ~10% of the rows across the median (KS distance ~0.1 over
+        # the 0.04 threshold), though its PSI (~0.06) is far under 0.2.
         x0 = next(item for item in report.features if item.name == "x0")
-        assert x0.psi < report.covariate_threshold
+        assert x0.psi < report.monitoring.covariate_threshold
         assert abs(x0.mean_shift_sd - 0.25) < 0.1
+        assert x0.severity == ("major" if x0.drifted else "none")
     print(f"0.25 sd shift found in {found} of {POWER_TRIALS} trials; other features flagged in {others}")
     assert found / POWER_TRIALS >= 0.95
     assert others / POWER_TRIALS <= 0.05

@@ -85,23 +85,27 @@ def test_ks_p_value_is_scipys_asymptotic_one_for_the_same_statistic():
     assert stats.ks_grid(reference_cdf, current_cdf, len(reference), 0) == (0.0, 1.0)
 
 
-def test_chi_square_homogeneity_matches_scipy_chi2_contingency():
+def test_categorical_test_is_cressie_read_on_well_filled_tables_and_matches_scipy():
     reference, current = np.array([500, 300, 150, 50, 0]), np.array([240, 160, 60, 35, 0])
-    statistic, p_value = stats.chi2_homogeneity(reference, current)
-    expected = scipy_stats.chi2_contingency(np.vstack([reference, current])[:, :4], correction=False)
-    assert statistic == pytest.approx(expected.statistic, rel=1e-12)
-    assert p_value == pytest.approx(expected.pvalue, rel=1e-9)
-    assert stats.chi2_homogeneity(np.array([10, 0]), np.array([5, 0])) == (0.0, 1.0)
-    assert stats.chi2_homogeneity(np.array([10, 5]), np.array([0, 0])) == (0.0, 1.0)
+    test, statistic, p_value = stats.categorical_test(reference, current)
+    expected = scipy_stats.chi2_contingency(
+        np.vstack([reference, current])[:, :4], correction=False, lambda_="cressie-read"
+    )
+    assert test == "cressie-read"
+    assert (statistic, p_value) == pytest.approx((expected.statistic, expected.pvalue), rel=1e-9)
+    assert stats.categorical_test(np.array([10, 0]), np.array([5, 0])) == ("none", 0.0, 1.0)
+    assert stats.categorical_test(np.array([10, 5]), np.array([0, 0])) == ("none", 0.0, 1.0)
 
 
-def test_benjamini_hochberg_matches_scipy():
-    p = np.random.default_rng(8).random(40) ** 3
-    np.testing.assert_allclose(stats.benjamini_hochberg(p), scipy_stats.false_discovery_control(p, method="bh"))
-    assert stats.benjamini_hochberg(np.array([])).size == 0
-
-
-def test_benjamini_hochberg_step_up_rejects_below_the_largest_passing_rank():
-    # Sorted p: 0.001 (<= 1 * 0.05 / 4), 0.03 (> 2 * 0.05 / 4 alone), 0.035 (<= 3 * 0.05 / 4): three rejections.
-    adjusted = stats.benjamini_hochberg(np.array([0.035, 0.001, 0.9, 0.03]))
-    assert list(adjusted <= 0.05) == [True, True, False, True]
+def test_rare_buckets_are_merged_by_the_reference_and_sparse_tables_use_fishers_exact_test():
+    reference = np.array([6_000, 2_000, 1_000, 500, 300, 200, 0])  # the last bucket: never seen in the reference
+    table = stats.merged_buckets(np.vstack([reference, [18, 6, 3, 1, 1, 0, 1]]).astype(float), 10)
+    assert table.shape == (2, 2) and table.sum() == 10_030 and sorted(table[0]) == [4_000, 6_000]
+    # One never-seen value in a 30-row window is no evidence (its chi-square p-value would be ~1e-35).
+    test, _, p_value = stats.categorical_test(reference, np.array([18, 6, 3, 1, 1, 0, 1]))
+    assert test == "fisher" and p_value > 0.5
+    # Every bucket rare (3 rows): the most frequent against the others, exactly.
+    test, _, p_value = stats.categorical_test(np.array([9_000, 1_000]), np.array([0, 3]))
+    assert test == "fisher" and p_value == pytest.approx(scipy_stats.fisher_exact([[9_000, 1_000], [0, 3]]).pvalue)
+    # A new value taking two thirds of a 30-row window is found (merging costs power only in tiny windows).
+    assert stats.categorical_test(reference, np.array([5, 2, 2, 1, 0, 0, 20]))[2] < 1e-5

@@ -10,9 +10,9 @@ from k8s_helpers import copy_project, run_capture
 
 from infra.plan_capture import Capture
 
-#: A stack exercising the other branches: external database and S3 from Pulumi secrets, a public endpoint,
-#: GPU spot training (and the `gpu` class on MLflow and serving, which must not request GPUs), a remote dataset,
-#: a dashboard.
+#: A stack exercising the other branches: external database and S3 from Pulumi secrets, a public endpoint
+#: (host, TLS), a ReadWriteMany data volume, a cluster domain other than cluster.local, GPU spot training (and
+#: the `gpu` class on MLflow and serving, which must not request GPUs), a remote dataset, a dashboard.
 EDGE_STACK = """\
 config:
   shipyard:target: kubernetes
@@ -20,7 +20,11 @@ config:
   shipyard:kubernetes:
     namespace: ml-edge
     ingress_class: nginx
+    ingress_host: ml.example.com
+    ingress_tls_secret: ml-example-com-tls
+    cluster_domain: k8s.example.internal
     storage_class: fast-ssd
+    shared_storage_class: efs
     dashboard_url: https://grafana.example.com/d/shipyard
   shipyard:networking:
     allowed_cidrs: [10.0.0.0/8]
@@ -31,7 +35,7 @@ config:
     database:
       external_url: {secure: v1:c2VjcmV0LWRhdGFiYXNlLXVybA==}
     artifacts:
-      s3_endpoint: http://minio.storage.svc.cluster.local:9000
+      s3_endpoint: http://minio.storage.svc.k8s.example.internal:9000
       bucket: mlflow
       s3_credentials: {secure: v1:YWNjZXNzOnNlY3JldA==}
   shipyard:models:

@@ -45,6 +45,21 @@ def pipelines_pods(capture) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     return [p for p in pod_specs(capture) if any(c["name"] == "install-pipelines" for c in containers(p[2]))]
 
 
+def secret_files(pod: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Every file a pod's containers read from a Secret: path -> (Secret, key)."""
+    volumes = {v["name"]: v["secret"] for v in pod.get("volumes", []) if "secret" in v}
+    return {f"{m['mountPath']}/{item['path']}": (volumes[m["name"]]["secretName"], item["key"])
+            for c in containers(pod) for m in c.get("volumeMounts", []) if m["name"] in volumes
+            for item in volumes[m["name"]]["items"]}
+
+
+def exported_from_files(container: dict[str, Any]) -> dict[str, str]:
+    """Variables the container's start-up shell exports from files (`workload.env_from_files`): name -> path."""
+    if container["command"][:2] != ["/bin/sh", "-c"]:
+        return {}
+    return dict(re.findall(r'^(\w+)="\$\(cat ([^)]+)\)"; export \1$', container["command"][2], re.MULTILINE))
+
+
 # ------------------------------------------------------------------------------------------------ structure
 
 
@@ -287,28 +302,44 @@ def test_endpoints_autoscale_within_bounds_and_keep_capacity(captured, project, 
         assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
         assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == model.serving.target_cpu_utilization
         pdb = named(capture, "PodDisruptionBudget", name)["spec"]
-        assert pdb["minAvailable"] == hpa["minReplicas"]
+        # A drain takes one pod at a time, even at the autoscaler's floor (minAvailable would block it there).
+        assert pdb["maxUnavailable"] == 1 and "minAvailable" not in pdb
+        assert pdb["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
         assert pdb["selector"]["matchLabels"] == deployment["selector"]["matchLabels"]
         annotations = deployment["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics"
         (container,) = deployment["template"]["spec"]["containers"]
         assert container["command"][3:6] == ["serve", "--config", f"/etc/shipyard/{model.name}.json"]
-        keys = [e for e in container["env"] if e["name"] == "SHIPYARD_API_KEY"]
+        keys = [e for e in container["env"] if e["name"].startswith("SHIPYARD_API_KEY")]
+        volumes = {v["name"]: v for v in deployment["template"]["spec"]["volumes"]}
         if model.serving.auth == "api_key":
-            assert keys[0]["valueFrom"]["secretKeyRef"] == {"name": layout.api_key_secret(model.name),
-                                                            "key": "api-key"}
+            (key,) = keys
+            mount = next(m for m in container["volumeMounts"] if m["name"] == "api-key")
+            assert key == {"name": "SHIPYARD_API_KEY_FILE", "value": f"{mount['mountPath']}/api-key"}
+            assert mount["readOnly"] is True
+            assert volumes["api-key"]["secret"] == {"secretName": layout.api_key_secret(model.name),
+                                                    "defaultMode": 0o440, "items": [{"key": "api-key",
+                                                                                    "path": "api-key"}]}
         else:
-            assert not keys
+            assert not keys and "api-key" not in volumes
 
 
-def test_only_public_endpoints_get_an_ingress(captured) -> None:
+def test_only_public_endpoints_get_an_ingress_on_https_with_only_the_scoring_paths(captured) -> None:
     assert not of_kind(captured("k8s-prod"), "Ingress")
     (ingress,) = of_kind(captured("k8s-edge"), "Ingress")
-    assert ingress["spec"]["ingressClassName"] == "nginx"
-    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend == {"name": "churn-serving", "port": {"name": "http"}}
+    spec = ingress["spec"]
+    assert spec["ingressClassName"] == "nginx"
+    assert spec["tls"] == [{"hosts": ["ml.example.com"], "secretName": "ml-example-com-tls"}]
+    (rule,) = spec["rules"]
+    assert rule["host"] == "ml.example.com"
+    (path,) = rule["http"]["paths"]
+    assert path["backend"]["service"] == {"name": "churn-serving", "port": {"name": "http"}}
+    assert path["path"] == "/churn/(invocations|ping)$"
+    for private in ("health", "metrics", "-/reload", "-/flush"):
+        assert not re.match(path["path"], f"/churn/{private}")
     annotations = ingress["metadata"]["annotations"]
-    assert annotations["nginx.ingress.kubernetes.io/rewrite-target"] == "/$2"
+    assert annotations["nginx.ingress.kubernetes.io/rewrite-target"] == "/$1"
+    assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
     assert annotations["nginx.ingress.kubernetes.io/whitelist-source-range"] == "10.0.0.0/8"
 
 
@@ -372,12 +403,18 @@ def test_secret_values_never_appear_in_plaintext(captured, stack: str) -> None:
 def test_external_database_and_s3_from_pulumi_secrets(captured) -> None:
     capture = captured("k8s-edge")
     assert not of_kind(capture, "StatefulSet")
-    (container,) = named(capture, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"]
+    pod = named(capture, "Deployment", "mlflow")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
     env = {e["name"]: e for e in container["env"]}
-    assert env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"] == {"name": layout.BACKEND_SECRET,
-                                                                            "key": "uri"}
-    assert env["MLFLOW_S3_ENDPOINT_URL"]["value"] == "http://minio.storage.svc.cluster.local:9000"
-    assert container["envFrom"] == [{"secretRef": {"name": layout.S3_SECRET}}]
+    assert env["MLFLOW_S3_ENDPOINT_URL"]["value"] == "http://minio.storage.svc.k8s.example.internal:9000"
+    assert secret_files(pod) == {
+        f"{layout.SECRETS_DIR}/backend-store/uri": (layout.BACKEND_SECRET, "uri"),
+        f"{layout.SECRETS_DIR}/s3-credentials/AWS_ACCESS_KEY_ID": (layout.S3_SECRET, "AWS_ACCESS_KEY_ID"),
+        f"{layout.SECRETS_DIR}/s3-credentials/AWS_SECRET_ACCESS_KEY": (layout.S3_SECRET, "AWS_SECRET_ACCESS_KEY")}
+    assert exported_from_files(container) == {
+        "MLFLOW_BACKEND_STORE_URI": f"{layout.SECRETS_DIR}/backend-store/uri",
+        "AWS_ACCESS_KEY_ID": f"{layout.SECRETS_DIR}/s3-credentials/AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY": f"{layout.SECRETS_DIR}/s3-credentials/AWS_SECRET_ACCESS_KEY"}
     assert "s3://mlflow/artifacts" in container["command"]
     assert {s["metadata"]["name"] for s in of_kind(capture, "Secret")} >= {layout.BACKEND_SECRET, layout.S3_SECRET}
     egress = named(capture, "NetworkPolicy", "mlflow")["spec"]["egress"]
@@ -388,10 +425,139 @@ def test_external_database_and_s3_from_pulumi_secrets(captured) -> None:
 def test_external_database_and_s3_by_reference_create_no_secret(captured) -> None:
     capture = captured("k8s-refs")
     assert not of_kind(capture, "Secret") and not of_kind(capture, "StatefulSet")
-    (container,) = named(capture, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e for e in container["env"]}
-    assert env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"] == {"name": "pg-credentials", "key": "uri"}
-    assert container["envFrom"] == [{"secretRef": {"name": "s3-credentials"}}]
+    pod = named(capture, "Deployment", "mlflow")["spec"]["template"]["spec"]
+    assert secret_files(pod) == {
+        f"{layout.SECRETS_DIR}/backend-store/uri": ("pg-credentials", "uri"),
+        f"{layout.SECRETS_DIR}/s3-credentials/AWS_ACCESS_KEY_ID": ("s3-credentials", "AWS_ACCESS_KEY_ID"),
+        f"{layout.SECRETS_DIR}/s3-credentials/AWS_SECRET_ACCESS_KEY": ("s3-credentials", "AWS_SECRET_ACCESS_KEY")}
+    assert set(exported_from_files(pod["containers"][0])) == {"MLFLOW_BACKEND_STORE_URI", "AWS_ACCESS_KEY_ID",
+                                                              "AWS_SECRET_ACCESS_KEY"}
+
+
+def checkov_ckv_k8s_35(body: dict[str, Any]) -> list[str]:
+    """Checkov's CKV_K8S_35 ("Prefer using secrets as files over secrets as environment variables") on one
+    manifest: every container (and init container) of its pod templates fails when an `env` entry reads
+    `valueFrom.secretKeyRef` or an `envFrom` entry is a `secretRef`."""
+    found = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key in ("containers", "initContainers"):
+                for i, container in enumerate(node.get(key) or []):
+                    where = f"{path}.{key}[{i}]"
+                    found.extend(f"{where}.env.{e['name']}" for e in container.get("env") or []
+                                 if "secretKeyRef" in (e.get("valueFrom") or {}))
+                    found.extend(f"{where}.envFrom" for e in container.get("envFrom") or [] if "secretRef" in e)
+            for key, value in node.items():
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    walk(body, f"{body['kind']}/{body['metadata']['name']}")
+    return found
+
+
+def test_the_ckv_k8s_35_check_catches_a_secret_in_env_or_env_from() -> None:
+    container = {"name": "c", "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+                                      {"name": "B", "value": "plain"}],
+                 "envFrom": [{"configMapRef": {"name": "cm"}}, {"secretRef": {"name": "s"}}]}
+    body = {"kind": "CronJob", "metadata": {"name": "x"},
+            "spec": {"jobTemplate": {"spec": {"template": {"spec": {"initContainers": [container],
+                                                                    "containers": []}}}}}}
+    assert checkov_ckv_k8s_35(body) == [
+        "CronJob/x.spec.jobTemplate.spec.template.spec.initContainers[0].env.A",
+        "CronJob/x.spec.jobTemplate.spec.template.spec.initContainers[0].envFrom"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_secret_reaches_an_environment_variable(captured, stack: str) -> None:
+    capture = captured(stack)
+    found = [f for r in kube_objects(capture) for f in checkov_ckv_k8s_35(manifest(r))]
+    assert not found, found
+    secrets = {s["metadata"]["name"] for s in of_kind(capture, "Secret")}
+    mounted = {secret for _, _, pod in pod_specs(capture) for secret, _ in secret_files(pod).values()}
+    assert secrets <= mounted  # every Secret the stack creates is read, as files
+
+
+def test_postgres_and_mlflow_read_the_database_secret_from_files(captured) -> None:
+    capture = captured("k8s-dev")
+    pg = named(capture, "StatefulSet", "postgresql")["spec"]["template"]["spec"]
+    (container,) = pg["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert "POSTGRES_PASSWORD" not in env
+    assert secret_files(pg) == {env["POSTGRES_PASSWORD_FILE"]: (layout.BACKEND_SECRET, "password")}
+    mlflow = named(capture, "Deployment", "mlflow")["spec"]["template"]["spec"]
+    (container,) = mlflow["containers"]
+    assert secret_files(mlflow) == {f"{layout.SECRETS_DIR}/backend-store/uri": (layout.BACKEND_SECRET, "uri")}
+    assert exported_from_files(container) == {"MLFLOW_BACKEND_STORE_URI": f"{layout.SECRETS_DIR}/backend-store/uri"}
+    assert container["command"][3:6] == ["mlflow", "mlflow", "server"]  # $0, then the server's own argv
+
+
+# ------------------------------------------------------------------------------------------------ placement
+
+
+def data_pods(capture) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """The pods mounting the shared data claim."""
+    return [p for p in pod_specs(capture)
+            if any(v.get("persistentVolumeClaim", {}).get("claimName") == layout.DATA_CLAIM
+                   for v in p[2].get("volumes", []))]
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a LabelSelector (matchLabels, `In` expressions) selects `labels`."""
+    return (selector.get("matchLabels", {}).items() <= labels.items()
+            and all(labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", [])))
+
+
+@pytest.mark.parametrize("stack", ["k8s-dev", "k8s-prod"])
+def test_without_a_shared_class_the_data_volume_is_read_write_once_and_its_pods_share_its_node(
+        captured, stack: str) -> None:
+    capture = captured(stack)
+    claim = named(capture, "PersistentVolumeClaim", layout.DATA_CLAIM)["spec"]
+    if stack == "k8s-prod":  # names a ReadWriteMany class
+        assert claim["accessModes"] == ["ReadWriteMany"] and claim["storageClassName"] == "standard-rwx"
+        assert all("podAffinity" not in pod.get("affinity", {}) for _, _, pod in data_pods(capture))
+        return
+    assert claim["accessModes"] == ["ReadWriteOnce"] and "storageClassName" not in claim  # the cluster default
+    pods = data_pods(capture)
+    owners = {owner.split("/")[0] for owner, _, _ in pods}
+    assert owners == {"Deployment", "CronJob"} and len(pods) == 3  # serving, drift metrics, drift CronJob
+    for owner, meta, pod in pods:
+        (term,) = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term["topologyKey"] == "kubernetes.io/hostname", owner
+        # Each such pod matches the term: the first goes anywhere, the others follow it to the volume's node.
+        assert selects(term["labelSelector"], meta["labels"]), owner
+        assert "topologySpreadConstraints" not in pod, owner
+    others = [meta for owner, meta, pod in pod_specs(capture) if (owner, meta, pod) not in pods]
+    term = pods[0][2]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert not any(selects(term["labelSelector"], meta["labels"]) for meta in others)  # training, mlflow, db
+
+
+@pytest.mark.parametrize("stack", ["k8s-prod", "k8s-edge"])
+def test_serving_replicas_spread_over_nodes_and_zones_but_still_schedule_on_one_node(captured, stack: str) -> None:
+    capture = captured(stack)
+    for body in of_kind(capture, "Deployment"):
+        if body["metadata"]["labels"]["app.kubernetes.io/component"] != "serving":
+            continue
+        template = body["spec"]["template"]
+        constraints = template["spec"]["topologySpreadConstraints"]
+        assert [c["topologyKey"] for c in constraints] == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+        for constraint in constraints:
+            assert constraint["whenUnsatisfiable"] == "ScheduleAnyway" and constraint["maxSkew"] == 1
+            assert constraint["labelSelector"]["matchLabels"] == body["spec"]["selector"]["matchLabels"]
+            assert selects(constraint["labelSelector"], template["metadata"]["labels"])
+    assert all("topologySpreadConstraints" not in pod for _, _, pod in pod_specs(captured("k8s-dev")))
+
+
+def test_the_cluster_domain_is_configurable(captured) -> None:
+    edge = captured("k8s-edge")
+    assert edge.outputs["tracking_uri"] == "http://mlflow.ml-edge.svc.k8s.example.internal:5000"
+    assert edge.outputs["endpoints"] == {"churn": "http://churn-serving.ml-edge.svc.k8s.example.internal:8080"}
+    text = json.dumps([r.inputs for r in edge.resources]) + json.dumps(edge.outputs)
+    assert "cluster.local" not in text and "mlflow.ml-edge.svc.k8s.example.internal" in text
+    (config,) = [c for c in of_kind(edge, "ConfigMap") if "-config-" in c["metadata"]["name"]]
+    assert from_dict(json.loads(next(iter(config["data"].values())))).tracking_uri == edge.outputs["tracking_uri"]
 
 
 # ------------------------------------------------------------------------------------------------ state

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from infra.merge import with_defaults
 from infra.packaging import PipelinePackage
 from infra.spec import PlatformSpec
 from infra.targets.kubernetes import layout, network, rbac
@@ -22,10 +24,18 @@ from infra.targets.kubernetes.registry import (
     postgres_uri,
 )
 from infra.targets.kubernetes.rules import check, ignored, parse_secret_ref
-from infra.targets.kubernetes.serving import ingress_rule, pdb_min_available, replica_bounds
+from infra.targets.kubernetes.serving import ingress_rule, replica_bounds
 from infra.targets.kubernetes.sizes import GPU_RESOURCE, SIZES, cpu_only, resource_values
 from infra.targets.kubernetes.training import run_config, wheel_payload
-from infra.targets.kubernetes.workload import SPOT_NODE_LABELS, SPOT_TAINTS, scheduling
+from infra.targets.kubernetes.workload import (
+    SPOT_NODE_LABELS,
+    SPOT_TAINTS,
+    SecretFiles,
+    data_pod_affinity,
+    env_from_files,
+    scheduling,
+    spread,
+)
 from pipelines.config import from_dict
 from pipelines.triggers import parse_trigger
 
@@ -188,8 +198,9 @@ def test_s3_endpoint_and_bucket_go_together() -> None:
 
 
 def test_allowed_hosts_cover_the_service_names_with_ports() -> None:
-    hosts = allowed_hosts("ml").split(",")
+    hosts = allowed_hosts("ml", "cluster.local").split(",")
     assert "mlflow.ml.svc.cluster.local:*" in hosts and "mlflow:*" in hosts and "localhost:*" in hosts
+    assert "mlflow.ml.svc.k8s.example.org:*" in allowed_hosts("ml", "k8s.example.org").split(",")
 
 
 def test_secret_refs_name_a_secret_and_a_key() -> None:
@@ -203,7 +214,9 @@ def test_secret_refs_name_a_secret_and_a_key() -> None:
 
 
 def test_postgres_uri_uses_the_psycopg2_driver_and_the_service() -> None:
-    assert postgres_uri("ml", "pw") == "postgresql+psycopg2://mlflow:pw@postgresql.ml.svc.cluster.local:5432/mlflow"
+    assert postgres_uri("ml", "cluster.local", "pw") == (
+        "postgresql+psycopg2://mlflow:pw@postgresql.ml.svc.cluster.local:5432/mlflow")
+    assert "@postgresql.ml.svc.corp.internal:5432/" in postgres_uri("ml", "corp.internal", "pw")
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -240,6 +253,55 @@ def test_initial_job_name_changes_with_what_it_runs_and_fits_a_label() -> None:
     assert len(layout.train_cronjob(model)) <= 52 and len(layout.drift_cronjob(model)) <= 52
 
 
+def test_the_data_volume_is_read_write_many_only_on_a_shared_storage_class() -> None:
+    assert layout.data_access_mode(make_spec()) == "ReadWriteOnce"
+    assert layout.data_access_mode(make_spec(kubernetes={"storage_class": "gp3"})) == "ReadWriteOnce"
+    assert layout.data_access_mode(make_spec(kubernetes={"shared_storage_class": "efs"})) == "ReadWriteMany"
+
+
+def test_on_a_read_write_once_volume_its_pods_share_one_node() -> None:
+    assert data_pod_affinity(make_spec(kubernetes={"shared_storage_class": "efs"})) is None
+    affinity = data_pod_affinity(make_spec(name="ml"))
+    (term,) = affinity.required_during_scheduling_ignored_during_execution
+    assert term.topology_key == "kubernetes.io/hostname"
+    assert term.label_selector.match_labels == {"app.kubernetes.io/part-of": "ml"}
+    (expression,) = term.label_selector.match_expressions
+    assert (expression.key, expression.operator, expression.values) == (
+        "app.kubernetes.io/component", "In", ["serving", "monitoring"])
+
+
+def test_replicas_spread_over_nodes_then_zones_as_a_preference() -> None:
+    constraints = spread({"app.kubernetes.io/name": "serving"})
+    assert [c.topology_key for c in constraints] == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+    for constraint in constraints:
+        assert constraint.when_unsatisfiable == "ScheduleAnyway" and constraint.max_skew == 1
+        assert constraint.label_selector.match_labels == {"app.kubernetes.io/name": "serving"}
+
+
+def test_secret_files_mount_only_their_keys_readable_by_the_pod_group() -> None:
+    files = SecretFiles("s3", "creds", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
+    assert files.path("AWS_ACCESS_KEY_ID") == f"{layout.SECRETS_DIR}/s3/AWS_ACCESS_KEY_ID"
+    with pytest.raises(KeyError):
+        files.path("token")
+    volume = files.volume_args()
+    assert volume.secret.secret_name == "creds" and volume.secret.default_mode == 0o440
+    assert [item.key for item in volume.secret.items] == list(files.keys)
+    assert files.mount_args().read_only is True and files.mount_args().mount_path == f"{layout.SECRETS_DIR}/s3"
+
+
+def test_env_from_files_exports_each_file_then_runs_the_command(tmp_path: Path) -> None:
+    (tmp_path / "uri").write_text("postgresql+psycopg2://u:p$w 'd@h/db\n")
+    (tmp_path / "key").write_text("AKIA")
+    command = env_from_files(["sh", "-c", 'printf "%s|%s|%s" "$URI" "$KEY" "$0"', "arg0"],
+                             {"URI": str(tmp_path / "uri"), "KEY": str(tmp_path / "key")})
+    assert command[:2] == ["/bin/sh", "-c"]
+    assert "p$w" not in " ".join(command)  # values are read at start-up, never in the command
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert result.stdout == "postgresql+psycopg2://u:p$w 'd@h/db|AKIA|arg0"
+    missing = env_from_files(["true"], {"URI": str(tmp_path / "absent")})
+    assert subprocess.run(missing, capture_output=True, text=True).returncode != 0
+
+
 def test_spot_is_a_preference_with_tolerations_and_gpus_are_tolerated() -> None:
     tolerations, affinity = scheduling(spot=True, gpus=0)
     assert {(t.key, t.value) for t in tolerations} == set(SPOT_TAINTS)
@@ -255,24 +317,42 @@ def test_spot_is_a_preference_with_tolerations_and_gpus_are_tolerated() -> None:
 # ------------------------------------------------------------------------------------------------ serving
 
 
-def test_replica_bounds_and_disruption_budget_keep_the_floor() -> None:
+def test_replica_bounds_never_go_under_one() -> None:
     spec = make_spec(models=[{"name": "a", "serving": {"min_replicas": 2, "max_replicas": 5}},
                              {"name": "b", "serving": {"min_replicas": 0, "max_replicas": 2}}])
-    assert replica_bounds(spec.models[0]) == (2, 5) and pdb_min_available(spec.models[0]) == 2
-    assert replica_bounds(spec.models[1]) == (1, 2) and pdb_min_available(spec.models[1]) == 1
+    assert replica_bounds(spec.models[0]) == (2, 5)
+    assert replica_bounds(spec.models[1]) == (1, 2)
 
 
-def test_ingress_strips_the_model_prefix_on_nginx_and_restricts_sources() -> None:
+def nginx_location(path: str, uri: str) -> str | None:
+    """What ingress-nginx sends upstream for `uri` with a regex `path` (a case-insensitive location anchored at
+    the start) and the rewrite target: None when the location does not match."""
+    _, _, annotations = ingress_rule("churn", [])
+    match = re.match(path, uri, re.IGNORECASE)
+    if match is None:
+        return None
+    return match.expand(annotations["nginx.ingress.kubernetes.io/rewrite-target"].replace("$", "\\"))
+
+
+def test_ingress_routes_only_the_scoring_paths_with_the_prefix_stripped() -> None:
     path, path_type, annotations = ingress_rule("churn", ["10.0.0.0/8", "192.168.0.0/16"])
-    assert path.startswith("/churn") and path_type == "ImplementationSpecific"
-    assert re.sub(path, annotations["nginx.ingress.kubernetes.io/rewrite-target"].replace("$", "\\"),
-                  "/churn/invocations") == "/invocations"
+    assert path_type == "ImplementationSpecific" and annotations["nginx.ingress.kubernetes.io/use-regex"] == "true"
+    assert nginx_location(path, "/churn/invocations") == "/invocations"
+    assert nginx_location(path, "/churn/ping") == "/ping"
+    for private in ("/churn/health", "/churn/metrics", "/churn/-/reload", "/churn/-/flush", "/churn/",
+                    "/churn/invocations/extra", "/churn/invocationsx", "/other/invocations", "/health"):
+        assert nginx_location(path, private) is None, private
+    assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
     assert annotations["nginx.ingress.kubernetes.io/whitelist-source-range"] == "10.0.0.0/8,192.168.0.0/16"
     assert "nginx.ingress.kubernetes.io/whitelist-source-range" not in ingress_rule("churn", [])[2]
 
 
 def problems(spec: PlatformSpec) -> dict[str, str]:
     return {p.path: p.message for p in check(spec)}
+
+
+#: The `kubernetes` keys a public endpoint needs.
+PUBLIC = {"ingress_class": "nginx", "ingress_host": "ml.example.com", "ingress_tls_secret": "ml-tls"}
 
 
 def test_unsupported_settings_are_refused_with_their_key() -> None:
@@ -287,37 +367,126 @@ def test_every_problem_is_reported_at_once() -> None:
                              {"name": "b", "serving": {"public": True, "auth": "none"}}],
                      registry={"artifacts": {"s3_endpoint": "https://s3.example.com"}})
     assert sorted(p.path for p in check(spec)) == [
+        "kubernetes.ingress_host", "kubernetes.ingress_tls_secret",
         "models[0].serving.auth", "models[1].serving.public", "models[1].serving.public",
         "registry.artifacts.bucket"]
 
 
 @pytest.mark.parametrize("ingress_class", ["traefik", "haproxy"])
 def test_a_public_endpoint_needs_the_ingress_class_whose_rewrite_and_sources_are_set(ingress_class: str) -> None:
-    spec = make_spec(kubernetes={"ingress_class": ingress_class}, networking={"allowed_cidrs": ["10.0.0.0/8"]},
+    spec = make_spec(kubernetes={**PUBLIC, "ingress_class": ingress_class},
+                     networking={"allowed_cidrs": ["10.0.0.0/8"]},
                      models=[{"name": "a"}, {"name": "b", "serving": {"public": True, "auth": "api_key"}}])
     assert "allowed_cidrs" in problems(spec)["models[1].serving.public"]
 
 
 def test_a_public_endpoint_is_never_open_to_anyone_without_authentication() -> None:
-    open_spec = make_spec(kubernetes={"ingress_class": "nginx"},
-                          models=[{"name": "a", "serving": {"public": True, "auth": "none"}}])
+    open_spec = make_spec(kubernetes=PUBLIC, models=[{"name": "a", "serving": {"public": True, "auth": "none"}}])
     assert "open to anyone" in problems(open_spec)["models[0].serving.public"]
     for accepted in ({"models": [{"name": "a", "serving": {"public": True, "auth": "api_key"}}]},
                      {"models": [{"name": "a", "serving": {"public": True}}],
                       "networking": {"allowed_cidrs": ["10.0.0.0/8"]}}):
-        assert check(make_spec(kubernetes={"ingress_class": "nginx"}, **accepted)) == []
+        assert check(make_spec(kubernetes=PUBLIC, **accepted)) == []
+
+
+@pytest.mark.parametrize("missing", ["ingress_host", "ingress_tls_secret"])
+def test_a_public_endpoint_needs_a_host_and_its_tls_secret(missing: str) -> None:
+    settings = {k: v for k, v in PUBLIC.items() if k != missing}
+    spec = make_spec(kubernetes=settings, models=[{"name": "a"}, {"name": "b", "serving": {"public": True,
+                                                                                          "auth": "api_key"}}])
+    found = problems(spec)
+    assert list(found) == [f"kubernetes.{missing}"]
+    assert "models[1].serving.public" in found[f"kubernetes.{missing}"] and "HTTPS" in found[f"kubernetes.{missing}"]
+    assert check(make_spec(kubernetes=settings)) == []  # nothing public: nothing needed
+
+
+@pytest.mark.parametrize(("key", "value"), [("ingress_host", "ML.example.com"), ("ingress_host", "https://ml.x"),
+                                            ("ingress_host", "ml_x.example.com"), ("cluster_domain", "cluster.local."),
+                                            ("cluster_domain", ""), ("ingress_tls_secret", "TLS/cert")])
+def test_hosts_domains_and_secret_names_must_be_dns_names(key: str, value: str) -> None:
+    found = problems(make_spec(kubernetes={**PUBLIC, key: value},
+                               models=[{"name": "a", "serving": {"public": True, "auth": "api_key"}}]))
+    assert list(found) == [f"kubernetes.{key}"] and repr(value) in found[f"kubernetes.{key}"]
+    assert check(make_spec(kubernetes={"cluster_domain": "k8s.corp.example"})) == []
+
+
+def stack_spec(**overrides: Any) -> PlatformSpec:
+    """`make_spec`'s spec as the stack loader builds it: on its environment's defaults."""
+    data: dict[str, Any] = {"target": "kubernetes", "models": [{"name": "churn"}], **overrides}
+    return PlatformSpec.model_validate(with_defaults({}, data)[0])
+
+
+def notices(spec: PlatformSpec) -> dict[str, str]:
+    return {n.path: n.message for n in ignored(spec)}
+
+
+#: Notices a staging or prod spec with defaults gets: what its environment's defaults promise and this target
+#: does not do (dev defaults are no news).
+DEFAULT_NOTICES = {"registry.artifacts.versioning", "registry.database.backup_retention_days",
+                   "kubernetes.shared_storage_class"}
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_outside_dev_the_default_promises_the_target_breaks_are_named(environment: str) -> None:
+    assert ignored(stack_spec()) == []  # dev
+    rolling = [{"name": "churn", "serving": {"rollout": {"strategy": "rolling"}}}]
+    found = notices(stack_spec(environment=environment, models=rolling))
+    prod_only = {"registry.database.high_availability"} if environment == "prod" else set()
+    assert set(found) == DEFAULT_NOTICES | prod_only
+    assert "ReadWriteOnce" in found["kubernetes.shared_storage_class"]
+    assert "none kept" in found["registry.database.backup_retention_days"]
+    kept = stack_spec(environment=environment, models=rolling, kubernetes={"shared_storage_class": "efs"},
+                      registry={"database": {"backup_retention_days": 0, "high_availability": False},
+                                "artifacts": {"versioning": False}})
+    assert ignored(kept) == []
+
+
+def test_in_dev_only_what_the_spec_writes_is_named() -> None:
+    found = notices(stack_spec(registry={"database": {"backup_retention_days": 3}}))
+    assert set(found) == {"registry.database.backup_retention_days"}
 
 
 def test_settings_the_target_ignores_are_warned_about_by_key() -> None:
-    assert ignored(make_spec()) == []
-    spec = make_spec(training={"min_nodes": 1, "max_nodes": 2}, kubernetes={"prometheus_operator": True},
-                     models=[{"name": "a", "serving": {"rollout": {"strategy": "canary"}},
+    spec = stack_spec(region="eu-west-1", tags={"team": "ml"}, networking={"private": False,
+                                                                         "existing_network": "vpc-1"},
+                     training={"min_nodes": 1, "max_nodes": 5}, kubernetes={"prometheus_operator": True},
+                     registry={"database": {"high_availability": True},
+                               "artifacts": {"noncurrent_version_retention_days": 5}},
+                     models=[{"name": "a", "serving": {"min_replicas": 0,
+                                                       "rollout": {"strategy": "canary", "canary_percent": 20}},
                               "monitoring": {"alerts": [{"kind": "email", "address": "x@example.com"}]}},
-                             {"name": "b", "serving": {"rollout": {"strategy": "rolling"}}}])
-    notices = ignored(spec)
-    assert [n.path for n in notices] == [
-        "training.min_nodes", "models[0].serving.rollout.strategy", "models[0].monitoring.alerts"]
-    assert "rolling update" in notices[1].message and "Alertmanager" in notices[2].message
+                             {"name": "b", "serving": {"rollout": {"strategy": "rolling", "bake_minutes": 3}}}])
+    found = notices(spec)
+    assert set(found) == {
+        "region", "tags", "networking.private", "networking.existing_network", "training.min_nodes",
+        "training.max_nodes", "registry.database.high_availability",
+        "registry.artifacts.noncurrent_version_retention_days", "models[0].serving.min_replicas",
+        "models[0].serving.rollout.strategy", "models[0].serving.rollout.canary_percent",
+        "models[0].monitoring.alerts", "models[1].serving.rollout.bake_minutes"}
+    assert "rolling update" in found["models[0].serving.rollout.strategy"]
+    assert "Alertmanager" in found["models[0].monitoring.alerts"]
+    assert "app.kubernetes.io" in found["tags"] and "external_url" in found["registry.database.high_availability"]
+    assert "becomes 1" in found["models[0].serving.min_replicas"]
+
+
+def test_an_external_database_and_bucket_make_database_settings_unused_and_protect_partial() -> None:
+    spec = stack_spec(environment="prod", kubernetes={"shared_storage_class": "efs"},
+                      models=[{"name": "churn", "serving": {"rollout": {"strategy": "rolling"}}}],
+                      registry={"database": {"external_url": {"ref": "pg/uri"}, "size": "large"},
+                               "artifacts": {"s3_endpoint": "https://s3.example.com", "bucket": "ml",
+                                             "versioning": False}})
+    found = notices(spec)
+    # prod's HA and backup defaults are the external database's business: not news, only the changed size is.
+    assert set(found) == {"registry.database.size", "protect"}
+    assert "external" in found["registry.database.size"] and "not protected" in found["protect"]
+
+
+def test_ingress_settings_without_a_public_endpoint_are_unused() -> None:
+    found = notices(stack_spec(kubernetes=PUBLIC, networking={"allowed_cidrs": ["10.0.0.0/8"]}))
+    assert {"kubernetes.ingress_class", "kubernetes.ingress_host", "kubernetes.ingress_tls_secret",
+            "networking.allowed_cidrs"} <= set(found)
+    public = stack_spec(kubernetes=PUBLIC, models=[{"name": "a", "serving": {"public": True, "auth": "api_key"}}])
+    assert not any("ingress" in key for key in notices(public))
 
 
 # ------------------------------------------------------------------------------------------------ monitoring
@@ -327,14 +496,18 @@ def test_alerts_cover_drift_serving_errors_and_quality_floors() -> None:
     spec = make_spec(models=[{"name": "churn", "monitoring": {"min_quality": {"roc_auc": 0.8}}}])
     rules = {r["alert"]: r for r in alert_rules(spec.models[0], "ml")}
     assert {"ShipyardCovariateShift", "ShipyardPriorShift", "ShipyardMajorDrift", "ShipyardDriftMetricsMissing",
-            "ShipyardServingErrors", "ShipyardQualityDegradedRocAuc"} == set(rules)
+            "ShipyardServingErrors", "ShipyardQualityDegradedRocAuc", "ShipyardDataQuality"} == set(rules)
     assert 'model="churn"' in rules["ShipyardCovariateShift"]["expr"]
     assert "< 0.8" in rules["ShipyardQualityDegradedRocAuc"]["expr"]
+    assert rules["ShipyardDataQuality"]["expr"] == 'max(shipyard_data_quality_problems{model="churn"}) > 0'
+    assert rules["ShipyardDataQuality"]["labels"]["severity"] == "warning"  # data quality alerts, never retrains
     assert all(r["labels"]["severity"] in {"warning", "critical"} for r in rules.values())
 
 
 def test_dashboard_is_the_spec_one_or_the_model_registry_page() -> None:
     spec = make_spec()
     assert dashboard_url(spec, spec.models[0], "ml") == "http://mlflow.ml.svc.cluster.local:5000/#/models/churn"
+    other = make_spec(kubernetes={"cluster_domain": "corp.internal"})
+    assert dashboard_url(other, other.models[0], "ml") == "http://mlflow.ml.svc.corp.internal:5000/#/models/churn"
     grafana = make_spec(kubernetes={"dashboard_url": "https://grafana/d/x"})
     assert dashboard_url(grafana, grafana.models[0], "ml") == "https://grafana/d/x"

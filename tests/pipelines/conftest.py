@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_helpers import PG_BIN, config_document, free_port, start_mlflow_server, stop
+from loopback import free_port
+from pipeline_helpers import PG_BIN, config_document, start_mlflow_server, stop
 
 from pipelines.config import RunConfig, from_dict
 

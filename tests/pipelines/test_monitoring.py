@@ -53,6 +53,16 @@ def test_retraining_reasons_say_what_happened() -> None:
     assert "minor drift" in minor.notes[0]
 
 
+@pytest.mark.parametrize(("drift", "note"), [
+    ({"drifted": False, "too_little_data": True, "n_current": 12}, "too little data (12 rows)"),
+    ({**DRIFT, "drifted": False, "severity": "none", "data_quality_columns": ["label", "c1"]},
+     "data-quality problems in label, c1"),
+])
+def test_too_little_data_and_data_quality_are_noted_never_acted_on(drift, note) -> None:
+    decision = decide_retrain(_config(), drift=drift, quality=None, trigger_reason=None)
+    assert not decision.warranted and not decision.start and note in " ".join(decision.notes)
+
+
 def test_trigger_registry() -> None:
     assert parse_trigger("none") is None
     assert parse_trigger("kubernetes-job:ml/churn-train") == ("kubernetes-job", "ml/churn-train")
@@ -99,12 +109,17 @@ def test_monitor_detects_shift_reports_it_and_retrains(make_config, client_for, 
     assert steps.run(config).ok
     now = dt.datetime.now(dt.UTC)
     quiet, version = _traffic(config, client, shift=0.0)
-    _log(workspace / "inference" / "day" / "a.parquet", quiet, now - dt.timedelta(minutes=5), version)
+    quiet = quiet.assign(_request_id=[f"q{i}" for i in range(len(quiet))], _request_row=0)
+    _log(workspace / "inference" / "day" / "a.parquet", pd.concat([quiet, quiet.head(500)]),
+         now - dt.timedelta(minutes=5), version)  # 500 rows logged twice
     calm = steps.monitor(config)
     assert calm.ok and calm.data["rows"] == 1500 and not calm.data["decision"]["warranted"]
+    assert calm.data["duplicates_dropped"] == 500
     assert _champion_version(client) == "1"
 
     shifted, _ = _traffic(config, client, shift=1.0)
+    shifted["num_1"] = shifted["num_1"].map(str)  # numbers logged as text, one of them empty: reported, read on
+    shifted.loc[3, "num_1"] = ""
     (workspace / "inference" / "day" / "a.parquet").unlink()
     _log(workspace / "inference" / "day" / "b.parquet", shifted, now - dt.timedelta(minutes=1), version)
     _log(workspace / "inference" / "day" / "other.parquet", quiet, now, "0")  # another version's traffic: ignored
@@ -112,6 +127,9 @@ def test_monitor_detects_shift_reports_it_and_retrains(make_config, client_for, 
     assert result.ok, result.summary
     assert result.data["rows"] == 1500 and result.data["versions_seen"] == {"1": 1500, "0": 1500}
     assert result.data["drift"]["drifted"] and "num_0" in result.data["drift"]["drifted_features"]
+    problems = {(p["column"], p["problem"]): p["count"] for p in result.data["drift"]["data_quality"]}
+    assert problems == {("num_1", "unparseable"): 1, ("num_1", "type changed"): 1499}
+    assert "num_1" not in result.data["drift"]["drifted_features"]
     assert result.data["decision"]["warranted"] and result.data["decision"]["reasons"][0].startswith("drift:")
     assert result.data["started"].startswith("inline:") and "(promoted)" in result.data["started"]
     assert _champion_version(client) == "2"
@@ -159,3 +177,26 @@ def test_every_registered_trigger_resolves_to_a_class_with_start() -> None:
 
     for name, reference in TRIGGERS.items():
         assert callable(getattr(resolve(reference), "start", None)), name
+
+
+def test_drift_thresholds_reach_the_run_config() -> None:
+    tuned = _config(monitoring={"covariate_effect_threshold": 0.1, "prior_effect_threshold": 0.2,
+                                "min_window_rows": 100}).monitoring
+    assert (tuned.covariate_effect_threshold, tuned.prior_effect_threshold, tuned.min_window_rows) == (0.1, 0.2, 100)
+    defaults = _config().monitoring
+    assert (defaults.covariate_effect_threshold, defaults.prior_effect_threshold, defaults.min_window_rows) == (
+        0.04, 0.1, 30)
+
+
+@pytest.mark.parametrize(("monitoring", "key"), [
+    ({"covariate_effect_threshold": 0}, "monitoring.covariate_effect_threshold"),
+    ({"covariate_effect_threshold": 1.5}, "monitoring.covariate_effect_threshold"),
+    ({"prior_effect_threshold": -1}, "monitoring.prior_effect_threshold"),
+    ({"min_window_rows": 0}, "monitoring.min_window_rows"),
+])
+def test_bad_drift_thresholds_are_refused_naming_the_key(monitoring, key) -> None:
+    from pipelines.config import ConfigError
+
+    with pytest.raises(ConfigError, match=key):
+        _config(monitoring=monitoring)
+

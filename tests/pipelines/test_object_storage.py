@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 import pytest
-from pipeline_helpers import free_port
+from loopback import free_port
 
 from pipelines.config import load_config
 from pipelines.data import read_dataset

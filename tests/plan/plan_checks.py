@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: key that survives there was never translated: a typo in a plain dict, or a field the SDK doesn't have.
 MAP_FIELDS = frozenset({
     "tags", "tagsAll", "defaultTags",                   # cloud tags
+    "userLabels", "defaultLabels",                      # GCP labels (`labels` below is shared with Kubernetes)
     "labels", "annotations", "matchLabels", "selector", "nodeSelector",  # Kubernetes metadata and selectors
     "data", "stringData", "binaryData",                 # ConfigMap / Secret payloads (file names as keys)
     "environment", "variables",                         # environment variable maps (SageMaker, Lambda)
@@ -29,11 +30,17 @@ MAP_FIELDS = frozenset({
 })
 
 
+#: Keys the SDK itself sets: a dynamic resource's serialized provider (infra/targets/azure/upload.py).
+SDK_KEYS = frozenset({"__provider"})
+
+
 def untranslated_keys(node: Any, path: str = "") -> list[str]:
     """Paths of snake_case keys (a '_' and not ALL_CAPS) outside map-typed fields."""
     found: list[str] = []
     if isinstance(node, dict):
         for key, value in node.items():
+            if key in SDK_KEYS:
+                continue
             here = f"{path}.{key}" if path else str(key)
             if "_" in key and not key.isupper():
                 found.append(here)

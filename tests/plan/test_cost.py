@@ -187,4 +187,7 @@ def test_cost_command_json_on_aws_prod(capsys: pytest.CaptureFixture[str]) -> No
     database = next(r for r in document["resources"] if r["type"] == "aws:rds/instance:Instance")
     assert database["idle"] == pytest.approx(0.065 * 730 * 2 + 50 * 0.115 * 2, abs=0.01)
     assert registry["idle"] >= database["idle"]
-    assert document["unknown"]["aws:ec2/vpcEndpoint:VpcEndpoint"] == 8
+    endpoints = [r for r in document["resources"] if r["type"] == "aws:ec2/vpcEndpoint:VpcEndpoint"]
+    gateways = [r for r in endpoints if r["status"] == "none"]
+    assert all(r["detail"].startswith("gateway endpoint") for r in gateways) and len(gateways) < len(endpoints)
+    assert document["unknown"]["aws:ec2/vpcEndpoint:VpcEndpoint"] == len(endpoints) - len(gateways)

@@ -151,4 +151,9 @@ NOT_STATE = {
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "a setting of a bucket",
     "aws:s3/bucketObjectv2:BucketObjectv2": "the wheel and run configurations, uploaded again by every up",
     "aws:rds/subnetGroup:SubnetGroup": "network placement of a database",
+    "gcp:storage/bucketObject:BucketObject": "the wheel and run configurations, uploaded again by every up",
+    "gcp:storage/bucketIAMMember:BucketIAMMember": "an access grant on a bucket",
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": "an access grant on a key",
+    "gcp:kms/keyRing:KeyRing": "a key ring holds no key material and cannot be deleted in GCP",
+    "gcp:sql/user:User": "a database login; the password is regenerated into Secret Manager",
 }

@@ -2,7 +2,8 @@
 
 Each target's planned alert is evaluated, not string-matched: the PrometheusRule's PromQL aggregation and
 comparison over sample series (Kubernetes), the alarm's statistic and ComparisonOperator over sample
-datapoints (AWS). The directions expected here are written out independently of `pipelines.catalog`.
+datapoints (AWS), the alert policy's cross-series reducer and comparison (GCP), the metric alert's time
+aggregation and operator (Azure). The directions expected here are written out independently of `pipelines.catalog`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ STACKS = {
     "k8s-quality": "config:\n  shipyard:target: kubernetes\n  shipyard:kubernetes: {prometheus_operator: true}\n"
                    + _MODELS,
     "aws-quality": "config:\n  shipyard:target: aws\n  shipyard:region: eu-west-1\n" + _MODELS,
+    "gcp-quality": "config:\n  shipyard:target: gcp\n  shipyard:region: europe-west1\n"
+                   "  shipyard:gcp: {project: acme-q}\n" + _MODELS,
+    "azure-quality": "config:\n  shipyard:target: azure\n  shipyard:region: westeurope\n" + _MODELS,
 }
 
 def _cases(metric: str) -> list[tuple[list[float], bool]]:
@@ -98,6 +102,51 @@ def test_aws_quality_alarms_fire_exactly_when_the_model_is_worse(plans: dict[str
         assert float(inputs["threshold"]) == BOUND
         for datapoints, worse in _cases(metric):
             assert _alarm_fires(inputs, datapoints) is worse, f"{metric} alarm over {datapoints}"
+
+
+_GCP_OPS: dict[str, Callable[[float, float], bool]] = {
+    "COMPARISON_LT": operator.lt, "COMPARISON_GT": operator.gt, "COMPARISON_LE": operator.le,
+    "COMPARISON_GE": operator.ge}
+_GCP_REDUCERS: dict[str, Callable[[list[float]], float]] = {"REDUCE_MIN": min, "REDUCE_MAX": max}
+_GCP_METRIC = re.compile(r'metric\.label\.metric = "(\w+)"')
+
+
+def test_gcp_quality_policies_fire_exactly_when_the_model_is_worse(plans: dict[str, Any]) -> None:
+    conditions = {}
+    for resource in plans["gcp-quality"].resources:
+        if resource.type == "gcp:monitoring/alertPolicy:AlertPolicy":
+            for condition in resource.inputs["conditions"]:
+                threshold = condition["conditionThreshold"]
+                found = _GCP_METRIC.search(threshold["filter"])
+                if found:
+                    conditions[found.group(1)] = threshold
+    assert sorted(conditions) == EVERY_METRIC
+    for metric, threshold in conditions.items():
+        reduce = _GCP_REDUCERS[threshold["aggregations"][0]["crossSeriesReducer"]]
+        for series, worse in _cases(metric):
+            fires = _GCP_OPS[threshold["comparison"]](reduce(series), float(threshold["thresholdValue"]))
+            assert fires is worse, f"{metric} policy over {series}"
+
+
+_AZURE_OPS: dict[str, Callable[[float, float], bool]] = {
+    "LessThan": operator.lt, "GreaterThan": operator.gt, "LessThanOrEqual": operator.le,
+    "GreaterThanOrEqual": operator.ge}
+
+
+def test_azure_quality_alerts_fire_exactly_when_the_model_is_worse(plans: dict[str, Any]) -> None:
+    criteria = {}
+    for resource in plans["azure-quality"].resources:
+        if resource.type == "azure-native:monitor:MetricAlert":
+            for criterion in resource.inputs["criteria"]["allOf"]:
+                metric = [d["values"][0] for d in criterion.get("dimensions", []) if d["name"] == "Metric"]
+                if metric:
+                    criteria[metric[0]] = criterion
+    assert sorted(criteria) == EVERY_METRIC
+    for metric, criterion in criteria.items():
+        aggregate = _STATISTICS[criterion["timeAggregation"]]
+        for datapoints, worse in _cases(metric):
+            fires = _AZURE_OPS[criterion["operator"]](aggregate(datapoints), float(criterion["threshold"]))
+            assert fires is worse, f"{metric} alert over {datapoints}"
 
 
 def test_the_evaluators_catch_the_old_kubernetes_rule() -> None:

@@ -193,7 +193,8 @@ def test_inference_log_is_written_as_parquet(registry, traffic, tmp_path):
     log_uri = str(tmp_path / "inference")
     client = serve(registry, inference_log_uri=log_uri)
     try:
-        client.post("/invocations", json=payloads(traffic.head(7))["dataframe_records"])
+        client.post("/invocations", json=payloads(traffic.head(7))["dataframe_records"],
+                    headers={"x-request-id": "retried-7"})
         client.post("/invocations", content=traffic.head(3).to_csv(index=False), headers={"content-type": "text/csv"})
         client.post("/invocations", json={"bad": 1})
         assert client.post("/-/flush").json() == {"rows_written": 10}
@@ -202,7 +203,11 @@ def test_inference_log_is_written_as_parquet(registry, traffic, tmp_path):
     files = sorted((tmp_path / "inference").rglob("*.parquet"))
     assert len(files) == 1 and not list((tmp_path / "inference").rglob("*.partial"))
     logged = pd.read_parquet(files[0])
-    assert list(logged.columns) == [*traffic.columns, "prediction", "_timestamp", "_model_version"]
+    assert list(logged.columns) == [*traffic.columns, "prediction", "_timestamp", "_model_version", "_request_id",
+                                    "_request_row"]
+    assert logged["_request_id"].tolist()[:7] == ["retried-7"] * 7 and logged["_request_row"].tolist() == [
+        *range(7), *range(3)]
+    assert logged["_request_id"].iloc[7] != "retried-7" and logged["_request_id"].iloc[7:].nunique() == 1
     assert len(logged) == 10 and set(logged["_model_version"]) == {"1"}
     assert str(logged["_timestamp"].dtype).startswith("datetime64") and logged["_timestamp"].dt.tz is not None
     expected = mlflow.pyfunc.load_model("models:/churn/1").predict(pd.concat([traffic.head(7), traffic.head(3)]))

@@ -85,7 +85,6 @@ def model(**sections: Any) -> dict[str, Any]:
         (model(serving={"target_cpu_utilization": 5}), "models[0].serving.target_cpu_utilization",
          "greater than or equal to 10"),
         ({"models": [{"name": "a"}]}, "target", "is required"),
-        ({**MINIMAL, "target": "gcp", "region": "europe-west1"}, "target", "not available yet"),
         ({**MINIMAL, "training": {"schedule": "99 25 * * *"}}, "training.schedule", "'99' is outside 0-59"),
         ({**MINIMAL, "training": {"schedule": "*/0 * * * *"}}, "training.schedule", "step must be >= 1"),
         (model(pipeline={"task": "regression", "estimator": "ridge", "target_column": "y"},

@@ -22,9 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 REGIONS = {"aws": "eu-west-1", "gcp": "europe-west1", "azure": "westeurope"}
 
 
+#: Settings a target cannot do without, like a region: the project every GCP resource lives in.
+REQUIRED = {"gcp": {"gcp": {"project": "acme-ml-dev"}}}
+
+
 def baseline(target: str, environment: str) -> PlatformSpec:
     overlay = {"target": target, "environment": environment, "region": REGIONS.get(target),
-               "models": [{"name": "churn"}]}
+               "models": [{"name": "churn"}], **REQUIRED.get(target, {})}
     return PlatformSpec.model_validate(with_defaults({}, overlay)[0])
 
 

@@ -1,5 +1,6 @@
 """Monitoring on AWS: per model the scheduled drift job, CloudWatch metrics, a dashboard, alarms to an SNS
-topic, and the EventBridge rule that starts retraining when a drift alarm fires.
+topic (drift, quality bounds, data quality), and the EventBridge rule that starts retraining when a drift alarm
+fires.
 
 The drift job is a one-step SageMaker pipeline (`python -m pipelines monitor`, the same job machinery as
 training) started by EventBridge Scheduler on the spec's schedule; pipeline executions get unique names
@@ -8,7 +9,8 @@ window from S3 and publishes through the `cloudwatch:<namespace>` sink, with the
 Version, Feature, ...). The drift alarm watches the monitor's own verdict (`shipyard_retrain_warranted`:
 drift of major severity after its multiple-testing control, or quality under its floor), defined once in
 `pipelines.adapters.aws.DRIFT_ALARM`; missing data keeps the alarm's state, so one drift episode is one
-ALARM transition: one e-mail, one retraining. Quality bounds get their own alarms, which only notify.
+ALARM transition: one e-mail, one retraining. Quality bounds and data quality (`shipyard_data_quality_problems`
+> 0) get their own alarms, which only notify.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from infra.targets.aws.names import aws_name
 from infra.targets.aws.registry import AwsModelRegistry, client_statements
 from infra.targets.aws.serving import VARIANT, endpoint_name
 from infra.targets.aws.sizes import size
-from infra.targets.aws.storage import PREFIXES
 from infra.targets.aws.training import (
     AwsTrainingCluster,
     dataset_statements,
@@ -37,8 +38,9 @@ from infra.targets.aws.training import (
     service_role,
     start_pipeline_role,
 )
+from infra.targets.objectstore import PREFIXES
 from pipelines.adapters.aws import DRIFT_ALARM, MODEL_DIMENSION, VERDICT_METRIC, drift_alarm_request
-from pipelines.catalog import higher_is_better, worse_operator
+from pipelines.catalog import DATA_QUALITY_METRIC, higher_is_better, worse_operator
 
 QUALITY_METRIC = "shipyard_model_quality"
 ALARM_PERIOD_SECONDS = DRIFT_ALARM["Period"]
@@ -138,7 +140,7 @@ class AwsMonitoring(Monitoring):
 
         pipeline = self._drift_job(registry, training)
         drift_alarm = self._drift_alarm()
-        quality_alarms = self._quality_alarms()
+        quality_alarms = [*self._quality_alarms(), self._data_quality_alarm()]
         if model.monitoring.retrain_on_drift:
             self._retrain_rule(drift_alarm, training.pipelines[model.name])
 
@@ -247,6 +249,18 @@ class AwsMonitoring(Monitoring):
             comparison_operator=quality_comparison(metric), threshold=bound,
             **self._alarm_options())
             for metric, bound in sorted(model.monitoring.min_quality.items())]
+
+    def _data_quality_alarm(self) -> cloudwatch.MetricAlarm:
+        """Notifies when the monitor finds data-quality problems (never drift; it starts no retraining)."""
+        spec, model = self.spec, self.model
+        prefix = f"{spec.prefix}-{model.name}"
+        return cloudwatch.MetricAlarm(
+            f"{prefix}-data-quality", name=aws_name(prefix, "data-quality", kind="alarm"),
+            alarm_description=f"{model.registered_model}: data-quality problems in the monitored traffic",
+            namespace=metrics_namespace(spec), metric_name=DATA_QUALITY_METRIC,
+            dimensions={MODEL_DIMENSION: model.registered_model}, statistic="Maximum",
+            period=ALARM_PERIOD_SECONDS, evaluation_periods=1, treat_missing_data="ignore",
+            comparison_operator="GreaterThanThreshold", threshold=0.0, **self._alarm_options())
 
     def _retrain_rule(self, alarm: cloudwatch.MetricAlarm, training_pipeline: sagemaker.Pipeline) -> None:
         spec, model = self.spec, self.model

@@ -11,10 +11,7 @@ Pulumi auto-names (IAM roles, the SageMaker model and endpoint configuration, th
 
 from __future__ import annotations
 
-import hashlib
-
-#: Pulumi's auto-name is the logical name plus '-' and seven random hex digits.
-AUTONAME_SUFFIX = 8
+from infra.targets.naming import AUTONAME_SUFFIX, fit, joined
 
 #: Longest physical name per kind of resource (AWS's API limits).
 LIMITS = {
@@ -32,7 +29,6 @@ LIMITS = {
     "ecs": 255,
     "ecr": 256,
 }
-HASH_LENGTH = 8
 
 
 def aws_name(*parts: str, kind: str = "sagemaker", autonamed: bool = False) -> str:
@@ -40,9 +36,4 @@ def aws_name(*parts: str, kind: str = "sagemaker", autonamed: bool = False) -> s
 
     With `autonamed`, the result is a logical name Pulumi will extend by `AUTONAME_SUFFIX` characters.
     """
-    name = "-".join(p.strip("-") for p in parts if p)
-    limit = LIMITS[kind] - (AUTONAME_SUFFIX if autonamed else 0)
-    if len(name) <= limit:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:HASH_LENGTH]
-    return f"{name[:limit - HASH_LENGTH - 1].rstrip('-')}-{digest}"
+    return fit(joined(*parts), LIMITS[kind] - (AUTONAME_SUFFIX if autonamed else 0))

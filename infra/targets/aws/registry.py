@@ -31,7 +31,8 @@ from infra.targets.aws.jobs import region_variables
 from infra.targets.aws.names import aws_name
 from infra.targets.aws.network import allow, allow_aws_apis, security_group
 from infra.targets.aws.sizes import size
-from infra.targets.aws.storage import PREFIXES, ArtifactBucket, artifact_bucket, stateful
+from infra.targets.aws.storage import ArtifactBucket, artifact_bucket, stateful
+from infra.targets.objectstore import PREFIXES
 
 MLFLOW_PORT = 5000
 HTTP = 80

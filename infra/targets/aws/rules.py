@@ -16,6 +16,7 @@ from infra.targets.aws.jobs import aws_cron
 from infra.targets.aws.names import LIMITS, aws_name
 from infra.targets.aws.rollout import fleet_size, shift_notices, shift_problem, traffic_shift
 from infra.targets.baseline import changed
+from infra.targets.schedules import schedule_problems
 
 #: A region (`us-east-1`, `eu-central-2`, `us-gov-west-1`, `ap-southeast-5`); a zone adds a letter.
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$")
@@ -51,17 +52,6 @@ def region_problems(region: str | None) -> list[Problem]:
         return [Problem.at("region", f"{region!r} is an availability zone; the region is {zone.group(1)!r}")]
     return [Problem.at("region", f"{region!r} is not an AWS region (e.g. 'us-east-1', 'eu-west-2')")]
 
-
-def _schedule_problems(spec: PlatformSpec) -> list[Problem]:
-    schedules = {"training.schedule": spec.training.schedule}
-    schedules.update({f"models[{i}].monitoring.schedule": m.monitoring.schedule for i, m in enumerate(spec.models)})
-    problems = []
-    for key, expression in schedules.items():
-        try:
-            aws_cron(expression)
-        except ValueError as exc:
-            problems.append(Problem.at(key, str(exc)))
-    return problems
 
 
 def self_hosted_database(spec: PlatformSpec) -> bool:
@@ -135,7 +125,7 @@ def _rollout_problems(spec: PlatformSpec) -> list[Problem]:
 
 def check(spec: PlatformSpec) -> list[Problem]:
     """Everything in `spec` the AWS target refuses, located by key path."""
-    problems = region_problems(spec.region) + _schedule_problems(spec)
+    problems = region_problems(spec.region) + schedule_problems(spec, aws_cron)
     for i, model in enumerate(spec.models):
         if model.serving.public:
             problems.append(Problem.at(f"models[{i}].serving.public", (

@@ -27,8 +27,8 @@ from infra.targets.aws.names import aws_name
 from infra.targets.aws.registry import AwsModelRegistry, client_statements
 from infra.targets.aws.rollout import MAX_WAIT_SECONDS, fleet_size, traffic_shift
 from infra.targets.aws.sizes import size, takes_volume_kms_key
-from infra.targets.aws.storage import PREFIXES
 from infra.targets.aws.training import AwsTrainingCluster, service_role
+from infra.targets.objectstore import PREFIXES
 
 VARIANT = "primary"
 #: Where SageMaker puts the model data (here: the wheel's prefix), and so where the entrypoint finds the wheel.

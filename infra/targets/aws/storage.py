@@ -18,17 +18,6 @@ from infra.spec import PlatformSpec
 from infra.targets.aws import iam
 from infra.targets.aws.names import aws_name
 
-#: Key prefixes inside the artifact bucket, one per kind of object.
-PREFIXES = {
-    "mlflow": "mlflow",            # MLflow artifacts (the registry's artifact_uri)
-    "packages": "packages",        # content-addressed pipelines wheels
-    "configs": "configs",          # run configurations, one per model
-    "data": "data",                # datasets the pipelines read
-    "inference": "inference",      # the serving process's Parquet inference logs
-    "reports": "reports",          # drift reports
-    "training": "training",        # training-job outputs
-}
-
 
 def key_policy(account: str, region: str) -> iam.Document:
     """The platform key's policy: the account administers it through IAM; CloudWatch Logs and CloudWatch

@@ -8,8 +8,6 @@ role reads the package, the configurations and the data, and writes MLflow artif
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,14 +17,15 @@ from pulumi_aws import sagemaker, scheduler
 
 from infra.components import TrainingCluster
 from infra.packaging import PipelinePackage
-from infra.runconfig import pipeline_config
+from infra.runconfig import content_key, pipeline_config_text
 from infra.spec import ModelSpec, PlatformSpec
 from infra.targets.aws import iam, jobs
 from infra.targets.aws.foundation import Foundation
 from infra.targets.aws.names import aws_name
 from infra.targets.aws.registry import AwsModelRegistry, client_statements
 from infra.targets.aws.sizes import size, training_instance
-from infra.targets.aws.storage import PREFIXES, upload
+from infra.targets.aws.storage import upload
+from infra.targets.objectstore import PREFIXES
 
 
 def metrics_namespace(spec: PlatformSpec) -> str:
@@ -41,17 +40,12 @@ def run_config_text(spec: PlatformSpec, model: ModelSpec, *, tracking_uri: str, 
     verdict becomes a metric, its alarm notifies and (when the spec allows) starts the training pipeline
     through EventBridge, once per drift episode rather than once per monitor run.
     """
-    document = pipeline_config(
+    return pipeline_config_text(
         spec, model, tracking_uri=tracking_uri,
         inference_log_uri=f"s3://{bucket}/{PREFIXES['inference']}/{model.name}",
         reports_uri=f"s3://{bucket}/{PREFIXES['reports']}/{model.name}",
         sinks=[f"cloudwatch:{metrics_namespace(spec)}"], retrain="none")
-    return json.dumps(document, sort_keys=True, indent=2) + "\n"
 
-
-def content_key(prefix: str, name: str, text: str) -> str:
-    """`<prefix>/<sha256[:16] of text>/<name>`: a key that changes exactly when the content does."""
-    return f"{prefix}/{hashlib.sha256(text.encode()).hexdigest()[:16]}/{name}"
 
 
 def dataset_statements(dataset_uri: str) -> list[iam.Statement]:

@@ -95,12 +95,11 @@ def network_policy(ctx: Context, resource_name: str, policy: Policy, workload: W
 def claim(ctx: Context, resource_name: str, name: str, workload: Workload, size_gb: int, access_mode: str,
           opts: pulumi.ResourceOptions) -> PersistentVolumeClaim:
     """A PersistentVolumeClaim on the spec's storage class (the cluster default when unset); a ReadWriteMany
-    claim uses the shared storage class when the spec names one."""
+    claim on the shared storage class (`layout.data_access_mode` asks for one only when the spec names it)."""
     k8s = ctx.spec.k8s
-    shared = access_mode == "ReadWriteMany" and k8s.shared_storage_class
     return PersistentVolumeClaim(resource_name, metadata=ctx.meta(name, workload), spec=PersistentVolumeClaimSpecArgs(
         access_modes=[access_mode],
-        storage_class_name=k8s.shared_storage_class if shared else k8s.storage_class,
+        storage_class_name=k8s.shared_storage_class if access_mode == "ReadWriteMany" else k8s.storage_class,
         resources=VolumeResourceRequirementsArgs(requests={"storage": f"{size_gb}Gi"}),
     ), opts=opts)
 

@@ -30,6 +30,8 @@ CONFIG_DIR = "/etc/shipyard"
 DATA_DIR = "/var/lib/shipyard/data"
 ARTIFACTS_DIR = "/var/lib/mlflow/artifacts"
 TMP_DIR = "/tmp"
+#: Where Secrets are mounted as files, one directory per Secret volume (never as environment variables).
+SECRETS_DIR = "/etc/shipyard-secrets"
 
 MLFLOW = "mlflow"
 POSTGRES = "postgresql"
@@ -55,19 +57,19 @@ def short_hash(text: str | bytes, length: int = 8) -> str:
     return hashlib.sha256(data).hexdigest()[:length]
 
 
-def service_host(name: str, namespace: str) -> str:
-    """The cluster DNS name of a Service."""
-    return f"{name}.{namespace}.svc.cluster.local"
+def service_host(name: str, namespace: str, domain: str) -> str:
+    """The cluster DNS name of a Service, in the cluster's DNS `domain` (`kubernetes.cluster_domain`)."""
+    return f"{name}.{namespace}.svc.{domain}"
 
 
-def service_url(name: str, namespace: str, port: int) -> str:
+def service_url(name: str, namespace: str, domain: str, port: int) -> str:
     """The in-cluster HTTP URL of a Service."""
-    return f"http://{service_host(name, namespace)}:{port}"
+    return f"http://{service_host(name, namespace, domain)}:{port}"
 
 
-def tracking_uri(namespace: str) -> str:
+def tracking_uri(namespace: str, domain: str) -> str:
     """The MLflow tracking server's URL inside the cluster."""
-    return service_url(MLFLOW, namespace, MLFLOW_PORT)
+    return service_url(MLFLOW, namespace, domain, MLFLOW_PORT)
 
 
 def serving_name(model: str) -> str:
@@ -93,6 +95,10 @@ def drift_cronjob(model: str) -> str:
 def metrics_name(model: str) -> str:
     """The Deployment / Service exposing a model's drift metrics to Prometheus."""
     return f"{model}-drift-metrics"
+
+
+#: The server paths a public Ingress routes: MLflow's scoring protocol only (never /health, /metrics or /-/*).
+SCORING_PATHS = ("invocations", "ping")
 
 
 def api_key_secret(model: str) -> str:
@@ -132,6 +138,19 @@ def metrics_dir(model: str) -> str:
 
 #: The file (under `metrics_dir`) Prometheus scrapes; `.txt` makes the file server answer `text/plain`.
 METRICS_FILE = "metrics.txt"
+
+#: `app.kubernetes.io/component` of the pods that mount the shared data volume (serving writes the inference log;
+#: the drift monitor and its metrics file server read it and write reports and metrics).
+DATA_COMPONENTS = ("serving", "monitoring")
+#: Node labels serving replicas spread over: nodes first, then zones (where nodes carry the label).
+SPREAD_TOPOLOGY_KEYS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+
+
+def data_access_mode(spec: PlatformSpec) -> str:
+    """The shared data volume's access mode: ReadWriteMany on `kubernetes.shared_storage_class`; without one,
+    ReadWriteOnce (which every storage class can do), and then every pod mounting it runs on one node."""
+    return "ReadWriteMany" if spec.k8s.shared_storage_class else "ReadWriteOnce"
+
 
 #: `app.kubernetes.io/name` of each workload (NetworkPolicies select on it).
 APP_TRAINING = "training"

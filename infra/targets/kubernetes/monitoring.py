@@ -16,6 +16,8 @@ from pulumi_kubernetes.admissionregistration.v1 import (
     MatchConditionArgs,
     MatchResourcesArgs,
     NamedRuleWithOperationsArgs,
+    ParamKindArgs,
+    ParamRefArgs,
     ValidatingAdmissionPolicy,
     ValidatingAdmissionPolicyBinding,
     ValidatingAdmissionPolicyBindingSpecArgs,
@@ -47,12 +49,13 @@ from infra.targets.kubernetes.training import KubernetesTraining
 from infra.targets.kubernetes.workload import (
     claim_volume,
     container_security,
+    data_pod_affinity,
     mount,
     pipelines_pod,
     pod_spec,
     tcp_probe,
 )
-from pipelines.catalog import higher_is_better, worse_operator
+from pipelines.catalog import DATA_QUALITY_METRIC, higher_is_better, worse_operator
 
 #: The drift run's size class: it reads a window of the inference log and profiles it.
 MONITOR_SIZE = "small"
@@ -69,7 +72,8 @@ def retrains(model: ModelSpec) -> bool:
 
 def dashboard_url(spec: PlatformSpec, model: ModelSpec, namespace: str) -> str:
     """Where to look at a model: the cluster's dashboard when the spec names one, else its MLflow registry page."""
-    return spec.k8s.dashboard_url or f"{layout.tracking_uri(namespace)}/#/models/{model.registered_model}"
+    tracking = layout.tracking_uri(namespace, spec.k8s.cluster_domain)
+    return spec.k8s.dashboard_url or f"{tracking}/#/models/{model.registered_model}"
 
 
 def alert_rules(model: ModelSpec, namespace: str) -> list[dict[str, Any]]:
@@ -94,6 +98,9 @@ def alert_rules(model: ModelSpec, namespace: str) -> list[dict[str, Any]]:
               f"The prediction or label distribution of {name} has shifted."),
         alert("ShipyardMajorDrift", f"max(shipyard_drift_severity{{{drift}}}) >= 2", "critical",
               f"{name} drifted severely; retraining is warranted."),
+        alert("ShipyardDataQuality", f"max({DATA_QUALITY_METRIC}{{{drift}}}) > 0", "warning",
+              f"{name}'s traffic has data-quality problems in {{{{ $value }}}} columns (see the drift report); "
+              "not drift, no retraining."),
         alert("ShipyardDriftMetricsMissing", f"absent(shipyard_drift_window_rows{{{drift}}})", "warning",
               f"No drift metrics for {name}: the drift CronJob has not run or its metrics are not scraped.", "3h"),
         alert("ShipyardServingErrors",
@@ -138,7 +145,8 @@ class KubernetesMonitoring(Monitoring):
 
         pod = pipelines_pod(training.runtimes[key], "monitor", service_account=account_name,
                             container_resources=resources(MONITOR_SIZE), data_volume=ctx.data_claim,
-                            automount_token=retrains(model), restart_policy="Never")
+                            automount_token=retrains(model), restart_policy="Never",
+                            pod_affinity=data_pod_affinity(spec))
         job = job_spec(ctx, monitor, pod, backoff_limit=1, deadline_seconds=MONITOR_DEADLINE_SECONDS,
                        ttl_seconds=MONITOR_JOB_TTL_SECONDS)
         cron_job(ctx, f"{key}-drift", cronjob, monitor, model.monitoring.schedule, job, self.child,
@@ -166,14 +174,16 @@ class KubernetesMonitoring(Monitoring):
         self._retrain_admission(ctx, key, monitor)
 
     def _retrain_admission(self, ctx: Context, key: str, monitor: Workload) -> None:
-        """A cluster-scoped ValidatingAdmissionPolicy (and binding) that pins what the monitor's Jobs may run."""
-        admission = rbac.retrain_admission(ctx.namespace_name, layout.drift_cronjob(key), layout.train_cronjob(key),
-                                           layout.APP_TRAINING, ctx.spec.runtime_image)
+        """A cluster-scoped ValidatingAdmissionPolicy (and binding) that pins the monitor's Jobs to the training
+        CronJob, its parameter: a missing CronJob refuses them."""
+        cronjob = layout.train_cronjob(key)
+        admission = rbac.retrain_admission(ctx.namespace_name, layout.drift_cronjob(key), cronjob)
         name = f"{ctx.namespace_name}-{key}-retrain"
         metadata = ObjectMetaArgs(name=name, labels=monitor.labels)
         policy = ValidatingAdmissionPolicy(f"{key}-retrain-admission", metadata=metadata, opts=self.child,
                                            spec=ValidatingAdmissionPolicySpecArgs(
             failure_policy="Fail",
+            param_kind=ParamKindArgs(api_version="batch/v1", kind="CronJob"),
             match_constraints=MatchResourcesArgs(
                 namespace_selector=LabelSelectorArgs(match_labels={NAMESPACE_LABEL: ctx.namespace_name}),
                 resource_rules=[NamedRuleWithOperationsArgs(api_groups=["batch"], api_versions=["v1"],
@@ -183,7 +193,8 @@ class KubernetesMonitoring(Monitoring):
                          for expression, message in admission.checks]))
         ValidatingAdmissionPolicyBinding(f"{key}-retrain-admission", metadata=metadata, opts=self.child,
                                          spec=ValidatingAdmissionPolicyBindingSpecArgs(
-            policy_name=policy.metadata.apply(lambda m: m.name), validation_actions=["Deny"]))
+            policy_name=policy.metadata.apply(lambda m: m.name), validation_actions=["Deny"],
+            param_ref=ParamRefArgs(name=cronjob, namespace=ctx.namespace_name, parameter_not_found_action="Deny")))
 
     def _metrics_server(self, ctx: Context, key: str) -> None:
         """The file server publishing the drift metrics (read-only on the data volume) and its Service."""
@@ -209,7 +220,8 @@ class KubernetesMonitoring(Monitoring):
             template=PodTemplateSpecArgs(
                 metadata=ctx.pod_meta(workload, scrape_annotations(layout.METRICS_PORT, path)),
                 spec=pod_spec([container], service_account=account.metadata.apply(lambda m: m.name),
-                              volumes=[claim_volume("data", ctx.data_claim, read_only=True)])),
+                              volumes=[claim_volume("data", ctx.data_claim, read_only=True)],
+                              pod_affinity=data_pod_affinity(ctx.spec))),
         ), opts=self.child)
         service(ctx, f"{key}-drift-metrics", name, workload, [("metrics", layout.METRICS_PORT)], self.child)
         network_policy(ctx, f"{key}-drift-metrics-network", network.metrics_policy(name, workload.selector),

@@ -1,9 +1,11 @@
 """Platform-wide objects, owned by the `Platform` component itself: the namespace, its baseline
 NetworkPolicies (deny everything, allow DNS) and the shared data volume.
 
-The shared data volume (ReadWriteMany) holds what serving, the drift monitor and the metrics file server
-exchange: inference logs, drift reports and drift metrics. MLflow's artifacts live elsewhere (their own
-volume or the S3 endpoint) and reach the pipelines through the tracking server's artifact proxy.
+The shared data volume holds what serving, the drift monitor and the metrics file server exchange: inference
+logs, drift reports and drift metrics. It is ReadWriteMany on `kubernetes.shared_storage_class`, else
+ReadWriteOnce, and then those pods all run on the volume's node (`workload.data_pod_affinity`). MLflow's
+artifacts live elsewhere (their own volume or the S3 endpoint) and reach the pipelines through the tracking
+server's artifact proxy.
 """
 
 from __future__ import annotations
@@ -40,5 +42,6 @@ def declare_platform(platform: pulumi.ComponentResource, spec: PlatformSpec, pac
                   secrets=secrets)
     for policy in (network.default_deny(), network.allow_dns()):
         network_policy(ctx, policy.name, policy, identity, child)
-    data = claim(ctx, "data", layout.DATA_CLAIM, identity, STORAGE_GB["data"], "ReadWriteMany", stateful(child, spec))
+    data = claim(ctx, "data", layout.DATA_CLAIM, identity, STORAGE_GB["data"], layout.data_access_mode(spec),
+                 stateful(child, spec))
     return dataclasses.replace(ctx, data_claim=data.metadata.apply(lambda m: m.name))

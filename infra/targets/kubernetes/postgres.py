@@ -27,13 +27,13 @@ from infra.targets.kubernetes.context import Context, network_policy, service, s
 from infra.targets.kubernetes.labels import Workload
 from infra.targets.kubernetes.sizes import cpu_only, resources
 from infra.targets.kubernetes.workload import (
+    SecretFiles,
     container_security,
     empty_dir,
     env,
     exec_probe,
     mount,
     pod_spec,
-    secret_env,
 )
 
 #: The PostgreSQL image, pinned by digest (the official image runs as any uid when its data directory is
@@ -51,8 +51,10 @@ def pg_isready() -> list[str]:
 
 def declare_postgres(ctx: Context, password_secret: pulumi.Input[str], clients: Workload,
                      opts: pulumi.ResourceOptions) -> tuple[Workload, StatefulSet]:
-    """Declare PostgreSQL for MLflow (`clients`), its password read from `password_secret`'s `password` key."""
+    """Declare PostgreSQL for MLflow (`clients`), its password read from the file of `password_secret`'s
+    `password` key (the official image's `POSTGRES_PASSWORD_FILE`)."""
     spec = ctx.spec
+    password = SecretFiles("password", password_secret, ("password",))
     db = ctx.workload(layout.POSTGRES, "database")
     account = service_account(ctx, "postgresql", layout.POSTGRES, db, opts)
     headless = service(ctx, "postgresql", layout.POSTGRES, db, [("postgres", layout.POSTGRES_PORT)], opts,
@@ -61,12 +63,13 @@ def declare_postgres(ctx: Context, password_secret: pulumi.Input[str], clients: 
         name="postgres",
         image=POSTGRES_IMAGE,
         env=[env("POSTGRES_USER", layout.POSTGRES_USER), env("POSTGRES_DB", layout.POSTGRES_DB),
-             secret_env("POSTGRES_PASSWORD", password_secret, "password"),
+             env("POSTGRES_PASSWORD_FILE", password.path("password")),
              env("PGDATA", f"{PGDATA_MOUNT}/pgdata")],
         ports=[ContainerPortArgs(name="postgres", container_port=layout.POSTGRES_PORT)],
         resources=resources(cpu_only(spec.registry.database.size)),
         security_context=container_security(),
-        volume_mounts=[mount("data", PGDATA_MOUNT), mount("run", "/var/run/postgresql"), mount("tmp", layout.TMP_DIR)],
+        volume_mounts=[mount("data", PGDATA_MOUNT), mount("run", "/var/run/postgresql"), mount("tmp", layout.TMP_DIR),
+                       password.mount_args()],
         startup_probe=exec_probe(pg_isready(), period=5, failures=60),
         readiness_probe=exec_probe(pg_isready()),
         liveness_probe=exec_probe(pg_isready(), period=20, failures=6),
@@ -80,7 +83,7 @@ def declare_postgres(ctx: Context, password_secret: pulumi.Input[str], clients: 
         template=PodTemplateSpecArgs(
             metadata=ctx.pod_meta(db),
             spec=pod_spec([container], service_account=account.metadata.apply(lambda m: m.name),
-                          volumes=[empty_dir("run", "16Mi"), empty_dir("tmp")]),
+                          volumes=[empty_dir("run", "16Mi"), empty_dir("tmp"), password.volume_args()]),
         ),
         volume_claim_templates=[PersistentVolumeClaimArgs(
             metadata=ObjectMetaArgs(name="data", labels=db.labels),

@@ -37,7 +37,7 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: Pipel
                  for m in spec.models}
     monitors = {m.name: KubernetesMonitoring(f"{spec.prefix}-{m.name}-monitoring", ctx, m, registry, training, child)
                 for m in spec.models}
-    dashboard = spec.k8s.dashboard_url or layout.tracking_uri(ctx.namespace_name)
+    dashboard = spec.k8s.dashboard_url or layout.tracking_uri(ctx.namespace_name, spec.k8s.cluster_domain)
     return TargetResources(training=training, registry=registry, endpoints=endpoints, monitors=monitors,
                            dashboard_url=pulumi.Output.from_input(dashboard),
                            extra_outputs={"namespace": ctx.namespace_name})

@@ -1,6 +1,9 @@
 """The model registry on Kubernetes: the MLflow tracking server (Deployment + Service, lean: N workers, no
 job runner) on PostgreSQL (the built-in StatefulSet or an external database), artifacts on a volume or an
 existing S3-compatible endpoint, served to every client through MLflow's artifact proxy.
+
+The backend-store URI and the S3 credentials are Secrets mounted as files; `workload.env_from_files` wraps
+`mlflow server` in a shell that exports them from those files (MLflow reads them only from the environment).
 """
 
 from __future__ import annotations
@@ -16,10 +19,8 @@ from pulumi_kubernetes.apps.v1 import (
 from pulumi_kubernetes.core.v1 import (
     ContainerArgs,
     ContainerPortArgs,
-    EnvFromSourceArgs,
     EnvVarArgs,
     PodTemplateSpecArgs,
-    SecretEnvSourceArgs,
     Service,
 )
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs
@@ -41,16 +42,21 @@ from infra.targets.kubernetes.postgres import declare_postgres
 from infra.targets.kubernetes.rules import parse_secret_ref, uses_s3
 from infra.targets.kubernetes.sizes import STORAGE_GB, cpu_only, resources
 from infra.targets.kubernetes.workload import (
+    SecretFiles,
     claim_volume,
     container_security,
     empty_dir,
     env,
+    env_from_files,
     http_probe,
     mount,
     pod_spec,
     python_env,
-    secret_env,
 )
+
+#: The environment variables MLflow (boto3) reads the S3 credentials from, also the keys of their Secret.
+S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+BACKEND_STORE_VAR = "MLFLOW_BACKEND_STORE_URI"
 
 
 def artifacts_destination(spec: PlatformSpec) -> str:
@@ -70,10 +76,10 @@ def mlflow_command(spec: PlatformSpec) -> list[str]:
             "--serve-artifacts", "--artifacts-destination", artifacts_destination(spec)]
 
 
-def allowed_hosts(namespace: str) -> str:
+def allowed_hosts(namespace: str, domain: str) -> str:
     """Host headers the tracking server accepts: its Service names, and localhost for `kubectl port-forward`."""
     hosts = [layout.MLFLOW, f"{layout.MLFLOW}.{namespace}", f"{layout.MLFLOW}.{namespace}.svc",
-             layout.service_host(layout.MLFLOW, namespace), "localhost", "127.0.0.1"]
+             layout.service_host(layout.MLFLOW, namespace, domain), "localhost", "127.0.0.1"]
     return ",".join(h for host in hosts for h in (host, f"{host}:*"))
 
 
@@ -82,9 +88,9 @@ def mlflow_replicas(spec: PlatformSpec) -> int:
     return 2 if spec.is_prod and uses_s3(spec) else 1
 
 
-def postgres_uri(namespace: str, password: str) -> str:
+def postgres_uri(namespace: str, domain: str, password: str) -> str:
     """The SQLAlchemy URL of the built-in database (psycopg2 driver: a bare `postgresql://` wants psycopg 3)."""
-    host = layout.service_host(layout.POSTGRES, namespace)
+    host = layout.service_host(layout.POSTGRES, namespace, domain)
     return (f"postgresql+psycopg2://{layout.POSTGRES_USER}:{password}@{host}:{layout.POSTGRES_PORT}/"
             f"{layout.POSTGRES_DB}")
 
@@ -99,12 +105,16 @@ class KubernetesRegistry(ModelRegistry):
         super().__init__(name, opts)
         spec = ctx.spec
         self.workload = mlflow = ctx.workload(layout.MLFLOW, "registry")
-        backend_env, database, depends = self._backend_store(ctx, mlflow)
-        storage_env, env_from = self._artifact_store(ctx, mlflow)
+        backend, database, depends = self._backend_store(ctx, mlflow)
+        storage_env, credentials = self._artifact_store(ctx, mlflow)
         account = service_account(ctx, "mlflow", layout.MLFLOW, mlflow, self.child)
 
-        volumes = [empty_dir("tmp", "1Gi")]
-        mounts = [mount("tmp", layout.TMP_DIR)]
+        secret_files = [backend, *([credentials] if credentials else [])]
+        from_files = {BACKEND_STORE_VAR: backend.path(backend.keys[0])}
+        if credentials is not None:
+            from_files.update({key: credentials.path(key) for key in S3_KEYS})
+        volumes = [empty_dir("tmp", "1Gi"), *(files.volume_args() for files in secret_files)]
+        mounts = [mount("tmp", layout.TMP_DIR), *(files.mount_args() for files in secret_files)]
         if not uses_s3(spec):
             artifacts = claim(ctx, "mlflow-artifacts", layout.ARTIFACTS_CLAIM, mlflow, STORAGE_GB["artifacts"],
                               "ReadWriteOnce", stateful(self.child, spec))
@@ -113,12 +123,11 @@ class KubernetesRegistry(ModelRegistry):
         container = ContainerArgs(
             name="mlflow",
             image=spec.runtime_image,
-            command=mlflow_command(spec),
+            command=env_from_files(mlflow_command(spec), from_files),
             env=python_env(
                 env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"),
-                env("MLFLOW_SERVER_ALLOWED_HOSTS", allowed_hosts(ctx.namespace_name)),
-                backend_env, *storage_env),
-            env_from=env_from,
+                env("MLFLOW_SERVER_ALLOWED_HOSTS", allowed_hosts(ctx.namespace_name, spec.k8s.cluster_domain)),
+                *storage_env),
             ports=[ContainerPortArgs(name="http", container_port=layout.MLFLOW_PORT)],
             resources=resources(cpu_only(spec.registry.server_size)),
             security_context=container_security(),
@@ -145,40 +154,35 @@ class KubernetesRegistry(ModelRegistry):
         network_policy(ctx, "mlflow-network", policy, mlflow, self.child)
 
         self.service = svc
-        self.tracking_uri = pulumi.Output.from_input(layout.tracking_uri(ctx.namespace_name))
+        self.tracking_uri = pulumi.Output.from_input(layout.tracking_uri(ctx.namespace_name, spec.k8s.cluster_domain))
         self.artifact_uri = pulumi.Output.from_input(artifact_uri(spec, ctx.namespace_name))
         self.done()
 
-    def _backend_store(self, ctx: Context, mlflow: Workload) -> tuple[EnvVarArgs, network.Peer | None, list]:
-        """The backend-store URI as an env var from a Secret; the database's peer (None: external); what to wait for."""
+    def _backend_store(self, ctx: Context, mlflow: Workload) -> tuple[SecretFiles, network.Peer | None, list]:
+        """The Secret file holding the backend-store URI; the database's peer (None: external); what to wait for."""
         spec = ctx.spec
         external = spec.registry.database.external_url
-        var = "MLFLOW_BACKEND_STORE_URI"
+        volume = "backend-store"
         if external is not None and external.ref is not None:
             name, key = parse_secret_ref(external)
-            return secret_env(var, name, key), None, []
+            return SecretFiles(volume, name, (key,)), None, []
         if external is not None:
             store = secret(ctx, "mlflow-backend-store", layout.BACKEND_SECRET, mlflow,
                            {"uri": ctx.secrets.value(external)}, stateful(self.child, spec))
-            return secret_env(var, store.metadata.apply(lambda m: m.name), "uri"), None, []
-        if spec.registry.database.high_availability:
-            pulumi.log.warn("registry.database.high_availability: the built-in PostgreSQL is a single instance on "
-                            "Kubernetes; give registry.database.external_url (a managed or operator-run database) "
-                            "for high availability")
+            return SecretFiles(volume, store.metadata.apply(lambda m: m.name), ("uri",)), None, []
         password = pulumi_random.RandomPassword("postgresql-password", length=32, special=False,
                                                 opts=stateful(self.child, spec))
         result = pulumi.Output.secret(password.result)
         store = secret(ctx, "mlflow-backend-store", layout.BACKEND_SECRET, mlflow, {
             "password": result,
-            "uri": result.apply(lambda p: postgres_uri(ctx.namespace_name, p)),
+            "uri": result.apply(lambda p: postgres_uri(ctx.namespace_name, spec.k8s.cluster_domain, p)),
         }, stateful(self.child, spec))
         store_name = store.metadata.apply(lambda m: m.name)
         db, statefulset = declare_postgres(ctx, store_name, mlflow, self.child)
-        return secret_env(var, store_name, "uri"), network.pods(db.selector), [statefulset]
+        return SecretFiles(volume, store_name, ("uri",)), network.pods(db.selector), [statefulset]
 
-    def _artifact_store(self, ctx: Context,
-                        mlflow: Workload) -> tuple[list[EnvVarArgs], list[EnvFromSourceArgs] | None]:
-        """(env, envFrom) for S3 artifacts: the endpoint, and the credentials from a Secret. Nothing for a volume."""
+    def _artifact_store(self, ctx: Context, mlflow: Workload) -> tuple[list[EnvVarArgs], SecretFiles | None]:
+        """The endpoint's env and the Secret files holding the credentials for S3 artifacts; nothing for a volume."""
         artifacts = ctx.spec.registry.artifacts
         if not uses_s3(ctx.spec):
             return [], None
@@ -191,8 +195,8 @@ class KubernetesRegistry(ModelRegistry):
         else:
             value = ctx.secrets.value(credentials)
             store = secret(ctx, "mlflow-s3", layout.S3_SECRET, mlflow, {
-                "AWS_ACCESS_KEY_ID": value.apply(lambda v: v.partition(":")[0]),
-                "AWS_SECRET_ACCESS_KEY": value.apply(lambda v: v.partition(":")[2]),
+                S3_KEYS[0]: value.apply(lambda v: v.partition(":")[0]),
+                S3_KEYS[1]: value.apply(lambda v: v.partition(":")[2]),
             }, self.child)
             name = store.metadata.apply(lambda m: m.name)
-        return variables, [EnvFromSourceArgs(secret_ref=SecretEnvSourceArgs(name=name))]
+        return variables, SecretFiles("s3-credentials", name, S3_KEYS)

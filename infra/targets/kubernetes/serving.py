@@ -3,7 +3,9 @@ its NetworkPolicy, an API key when asked, and an Ingress only when the spec make
 
 The pods run the same wheel as training (`python -m pipelines serve`), write their inference log to the
 shared data volume, and expose Prometheus metrics on `/metrics`. Rollouts surge one pod and never take one
-away before its replacement is ready, so capacity stays full.
+away before its replacement is ready, so capacity stays full; replicas spread over nodes and zones (on a
+ReadWriteMany data volume; on ReadWriteOnce they share the volume's node). A voluntary disruption (a drain)
+takes one pod at a time. The API key is a Secret file (`$SHIPYARD_API_KEY_FILE`), never an env value.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pulumi_kubernetes.networking.v1 import (
     IngressRuleArgs,
     IngressServiceBackendArgs,
     IngressSpecArgs,
+    IngressTLSArgs,
     ServiceBackendPortArgs,
 )
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget, PodDisruptionBudgetSpecArgs
@@ -45,7 +48,17 @@ from infra.targets.kubernetes.context import Context, network_policy, secret, se
 from infra.targets.kubernetes.registry import KubernetesRegistry
 from infra.targets.kubernetes.sizes import cpu_only, resources
 from infra.targets.kubernetes.training import KubernetesTraining
-from infra.targets.kubernetes.workload import http_probe, pipelines_pod, secret_env
+from infra.targets.kubernetes.workload import (
+    SecretFiles,
+    data_pod_affinity,
+    env,
+    http_probe,
+    pipelines_pod,
+    spread,
+)
+
+#: Pods a voluntary disruption (a node drain, a node-pool upgrade) may take at once.
+PDB_MAX_UNAVAILABLE = 1
 
 
 def scrape_annotations(port: int, path: str) -> dict[str, str]:
@@ -58,24 +71,20 @@ def replica_bounds(model: ModelSpec) -> tuple[int, int]:
     return max(1, model.serving.min_replicas), model.serving.max_replicas
 
 
-def pdb_min_available(model: ModelSpec) -> int:
-    """Pods a voluntary disruption (a node drain) must leave running: the autoscaler's floor, so capacity never
-    drops under what the spec promises. A drain waits (managed node pools time out and force it) while the
-    endpoint runs at its floor; unhealthy pods never block it."""
-    return replica_bounds(model)[0]
-
-
 def ingress_rule(model: str, allowed_cidrs: list[str]) -> tuple[str, str, dict[str, str]]:
-    """(path, pathType, annotations) publishing a model under `/<model>/` on ingress-nginx, with the prefix
-    stripped (the server answers `/invocations`, not `/<model>/invocations`) and, when `allowed_cidrs` is set,
-    only those clients admitted. Another controller needs its own rewrite and source filter (e.g. Traefik
-    middlewares) here and in `rules.PUBLIC_INGRESS_CLASSES`; `rules.check` refuses it until then.
+    """(path, pathType, annotations) publishing a model's scoring paths (`layout.SCORING_PATHS`) as
+    `/<model>/invocations` and `/<model>/ping` on ingress-nginx, with the prefix stripped (the server answers
+    `/invocations`), HTTPS only, and, when `allowed_cidrs` is set, only those clients admitted. Nothing else of the
+    server (`/health`, `/metrics`, `/-/reload`, `/-/flush`) is routed. Another controller needs its own rewrite
+    and source filter (e.g. Traefik middlewares) here and in `rules.PUBLIC_INGRESS_CLASSES`; `rules.check`
+    refuses it until then.
     """
     annotations = {"nginx.ingress.kubernetes.io/use-regex": "true",
-                   "nginx.ingress.kubernetes.io/rewrite-target": "/$2"}
+                   "nginx.ingress.kubernetes.io/rewrite-target": "/$1",
+                   "nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}
     if allowed_cidrs:
         annotations["nginx.ingress.kubernetes.io/whitelist-source-range"] = ",".join(allowed_cidrs)
-    return f"/{model}(/|$)(.*)", "ImplementationSpecific", annotations
+    return f"/{model}/({'|'.join(layout.SCORING_PATHS)})$", "ImplementationSpecific", annotations
 
 
 class KubernetesServing(ServingEndpoint):
@@ -91,12 +100,14 @@ class KubernetesServing(ServingEndpoint):
         workload = ctx.workload(layout.APP_SERVING, "serving", key, runs_pipelines=True)
         account = service_account(ctx, f"{key}-serving", app, workload, self.child)
 
-        extra_env = []
+        extra_env, secret_files = [], []
         if serving.auth == "api_key":
             api_key = pulumi_random.RandomPassword(f"{key}-api-key", length=40, special=False, opts=self.child)
             stored = secret(ctx, f"{key}-api-key", layout.api_key_secret(key), workload,
                             {"api-key": pulumi.Output.secret(api_key.result)}, self.child)
-            extra_env.append(secret_env("SHIPYARD_API_KEY", stored.metadata.apply(lambda m: m.name), "api-key"))
+            files = SecretFiles("api-key", stored.metadata.apply(lambda m: m.name), ("api-key",))
+            secret_files.append(files)
+            extra_env.append(env("SHIPYARD_API_KEY_FILE", files.path("api-key")))
 
         pod = pipelines_pod(
             training.runtimes[key], "serve",
@@ -104,11 +115,15 @@ class KubernetesServing(ServingEndpoint):
             container_resources=resources(cpu_only(serving.size)),
             args=["--host", "0.0.0.0", "--port", str(layout.SERVING_PORT)],
             extra_env=extra_env,
+            secret_files=secret_files,
             ports=[ContainerPortArgs(name="http", container_port=layout.SERVING_PORT)],
             probes={"startup": http_probe("/health", "http", period=5, failures=60),
                     "readiness": http_probe("/ping", "http", period=5),
                     "liveness": http_probe("/health", "http", period=20, failures=3)},
             data_volume=ctx.data_claim,
+            pod_affinity=data_pod_affinity(spec),
+            # On a ReadWriteOnce data volume every replica shares its node: nothing to spread.
+            topology_spread=spread(workload.selector) if data_pod_affinity(spec) is None else (),
         )
         low, high = replica_bounds(model)
         # No `replicas`: the autoscaler owns the count, and an update never resets it.
@@ -134,7 +149,7 @@ class KubernetesServing(ServingEndpoint):
                                                     average_utilization=serving.target_cpu_utilization)))],
         ), opts=self.child)
         PodDisruptionBudget(f"{key}-serving", metadata=ctx.meta(app, workload), spec=PodDisruptionBudgetSpecArgs(
-            min_available=pdb_min_available(model),
+            max_unavailable=PDB_MAX_UNAVAILABLE,
             selector=LabelSelectorArgs(match_labels=workload.selector),
             unhealthy_pod_eviction_policy="AlwaysAllow",
         ), opts=self.child)
@@ -144,14 +159,16 @@ class KubernetesServing(ServingEndpoint):
         network_policy(ctx, f"{key}-serving-network", policy, workload, self.child)
         if ingress_class is not None:
             path, path_type, annotations = ingress_rule(key, spec.networking.allowed_cidrs)
+            backend = IngressBackendArgs(service=IngressServiceBackendArgs(
+                name=svc.metadata.apply(lambda m: m.name), port=ServiceBackendPortArgs(name="http")))
+            host = spec.k8s.ingress_host
             Ingress(f"{key}-serving", metadata=ctx.meta(app, workload, annotations), spec=IngressSpecArgs(
                 ingress_class_name=ingress_class,
-                rules=[IngressRuleArgs(http=HTTPIngressRuleValueArgs(paths=[HTTPIngressPathArgs(
-                    path=path, path_type=path_type,
-                    backend=IngressBackendArgs(service=IngressServiceBackendArgs(
-                        name=svc.metadata.apply(lambda m: m.name), port=ServiceBackendPortArgs(name="http"))),
-                )]))],
+                tls=[IngressTLSArgs(hosts=[host], secret_name=spec.k8s.ingress_tls_secret)],
+                rules=[IngressRuleArgs(host=host, http=HTTPIngressRuleValueArgs(paths=[
+                    HTTPIngressPathArgs(path=path, path_type=path_type, backend=backend)]))],
             ), opts=self.child)
 
-        self.url = pulumi.Output.from_input(layout.service_url(app, ctx.namespace_name, layout.SERVING_PORT))
+        self.url = pulumi.Output.from_input(layout.service_url(app, ctx.namespace_name, spec.k8s.cluster_domain,
+                                                               layout.SERVING_PORT))
         self.done()

@@ -49,7 +49,7 @@ def run_config(spec: PlatformSpec, model: ModelSpec, namespace: str) -> str:
                if model.monitoring.retrain_on_drift else "none")
     document = pipeline_config(
         spec, model,
-        tracking_uri=layout.tracking_uri(namespace),
+        tracking_uri=layout.tracking_uri(namespace, spec.k8s.cluster_domain),
         inference_log_uri=layout.inference_log_uri(model.name),
         reports_uri=layout.reports_uri(model.name),
         sinks=["stdout", f"prometheus:{layout.metrics_dir(model.name)}/{layout.METRICS_FILE}"],

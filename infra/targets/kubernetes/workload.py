@@ -1,6 +1,10 @@
 """Pod and container builders shared by every workload: security contexts, probes, scheduling, and the one
 "install the wheel, then run the pipelines" pod that training, serving and monitoring all use.
 
+Secrets reach containers only as files (`SecretFiles`, Checkov CKV_K8S_35): a program that wants an environment
+variable gets it from a small `/bin/sh` wrapper reading the file when the container starts (`env_from_files`),
+so no Secret appears in a pod spec's `env` or `envFrom`.
+
 The pipelines code is not in the image: an init container installs the wheel from its immutable ConfigMap
 into an emptyDir (`pip install --no-deps --no-index --target`), and the main container imports it from
 there (PYTHONPATH) with the image's dependencies. Root filesystems stay read-only.
@@ -8,7 +12,8 @@ there (PYTHONPATH) with the image's dependencies. Root filesystems stay read-onl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -20,7 +25,6 @@ from pulumi_kubernetes.core.v1 import (
     ContainerPortArgs,
     EmptyDirVolumeSourceArgs,
     EnvVarArgs,
-    EnvVarSourceArgs,
     ExecActionArgs,
     HTTPGetActionArgs,
     KeyToPathArgs,
@@ -28,21 +32,27 @@ from pulumi_kubernetes.core.v1 import (
     NodeSelectorRequirementArgs,
     NodeSelectorTermArgs,
     PersistentVolumeClaimVolumeSourceArgs,
+    PodAffinityArgs,
+    PodAffinityTermArgs,
     PodSecurityContextArgs,
     PodSpecArgs,
     PreferredSchedulingTermArgs,
     ProbeArgs,
     ResourceRequirementsArgs,
     SeccompProfileArgs,
-    SecretKeySelectorArgs,
+    SecretVolumeSourceArgs,
     SecurityContextArgs,
     TCPSocketActionArgs,
     TolerationArgs,
+    TopologySpreadConstraintArgs,
     VolumeArgs,
     VolumeMountArgs,
 )
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, LabelSelectorRequirementArgs
 
+from infra.spec import PlatformSpec
 from infra.targets.kubernetes import layout
+from infra.targets.kubernetes.labels import label_value
 from infra.targets.kubernetes.sizes import GPU_RESOURCE, TINY, resources
 
 #: Conventional node labels of spot / preemptible capacity, by provisioner. Training prefers such nodes.
@@ -104,10 +114,46 @@ def env(name: str, value: str) -> EnvVarArgs:
     return EnvVarArgs(name=name, value=value)
 
 
-def secret_env(name: str, secret: pulumi.Input[str], key: str) -> EnvVarArgs:
-    """An environment variable read from a Secret's key (the value never appears in the pod spec)."""
-    return EnvVarArgs(name=name, value_from=EnvVarSourceArgs(
-        secret_key_ref=SecretKeySelectorArgs(name=secret, key=key)))
+#: Secret files are readable by their owner (root) and the pod's group (fsGroup 10001), by nobody else.
+SECRET_FILE_MODE = 0o440
+
+
+@dataclass(frozen=True)
+class SecretFiles:
+    """Keys of a Secret mounted read-only as files `<SECRETS_DIR>/<volume>/<key>` (only those keys)."""
+
+    volume: str
+    secret: pulumi.Input[str]
+    keys: tuple[str, ...]
+
+    def path(self, key: str) -> str:
+        """The file holding `key`."""
+        if key not in self.keys:
+            raise KeyError(f"{key!r} is not mounted from the Secret volume {self.volume!r}")
+        return f"{layout.SECRETS_DIR}/{self.volume}/{key}"
+
+    def volume_args(self) -> VolumeArgs:
+        """The pod's volume."""
+        return VolumeArgs(name=self.volume, secret=SecretVolumeSourceArgs(
+            secret_name=self.secret, default_mode=SECRET_FILE_MODE,
+            items=[KeyToPathArgs(key=key, path=key) for key in self.keys]))
+
+    def mount_args(self) -> VolumeMountArgs:
+        """The container's read-only mount."""
+        return mount(self.volume, f"{layout.SECRETS_DIR}/{self.volume}", read_only=True)
+
+
+def env_from_files(command: Sequence[str], variables: Mapping[str, str]) -> list[str]:
+    """`command`, run by `/bin/sh` after exporting each of `variables` (name -> file) with the file's content.
+
+    A missing or unreadable file stops the container before `command` starts (`set -e`); the values live only
+    in the process environment, never in the pod spec.
+    """
+    lines = ["set -e"]
+    for name, path in variables.items():
+        lines.append(f"{name}=\"$(cat {shlex.quote(path)})\"; export {name}")
+    lines.append('exec "$@"')
+    return ["/bin/sh", "-c", "\n".join(lines), command[0], *command]
 
 
 def http_probe(path: str, port: int | str, *, period: int = 10, failures: int = 3) -> ProbeArgs:
@@ -148,6 +194,30 @@ def scheduling(spot: bool, gpus: int) -> tuple[list[TolerationArgs] | None, Affi
     return tolerations or None, affinity
 
 
+def data_pod_affinity(spec: PlatformSpec) -> PodAffinityArgs | None:
+    """For a pod mounting the shared data volume: on a ReadWriteOnce volume (`layout.data_access_mode`), run on the
+    node of the platform's other such pods (`layout.DATA_COMPONENTS`), the node the volume is attached to; the first
+    one matches its own term, so it goes anywhere. None (no constraint) on a ReadWriteMany volume."""
+    if layout.data_access_mode(spec) != "ReadWriteOnce":
+        return None
+    selector = LabelSelectorArgs(
+        match_labels={"app.kubernetes.io/part-of": label_value(spec.name)},
+        match_expressions=[LabelSelectorRequirementArgs(key="app.kubernetes.io/component", operator="In",
+                                                        values=list(layout.DATA_COMPONENTS))])
+    return PodAffinityArgs(required_during_scheduling_ignored_during_execution=[
+        PodAffinityTermArgs(topology_key=layout.SPREAD_TOPOLOGY_KEYS[0], label_selector=selector)])
+
+
+def spread(selector: dict[str, str]) -> list[TopologySpreadConstraintArgs]:
+    """Spread a workload's pods over nodes, then zones, as evenly as the cluster allows: a preference
+    (`ScheduleAnyway`), so a one-node or zone-less cluster still schedules them; counted per ReplicaSet
+    (`pod-template-hash`), so a rollout's new pods spread among themselves."""
+    return [TopologySpreadConstraintArgs(max_skew=1, topology_key=key, when_unsatisfiable="ScheduleAnyway",
+                                         label_selector=LabelSelectorArgs(match_labels=selector),
+                                         match_label_keys=["pod-template-hash"])
+            for key in layout.SPREAD_TOPOLOGY_KEYS]
+
+
 def pod_spec(
     containers: Sequence[ContainerArgs],
     *,
@@ -159,9 +229,14 @@ def pod_spec(
     spot: bool = False,
     gpus: int = 0,
     fs_group: bool = True,
+    pod_affinity: PodAffinityArgs | None = None,
+    topology_spread: Sequence[TopologySpreadConstraintArgs] = (),
 ) -> PodSpecArgs:
-    """A pod spec with the house defaults: its own ServiceAccount, no API token unless asked, non-root."""
+    """A pod spec with the house defaults: its own ServiceAccount, no API token unless asked, non-root;
+    `pod_affinity` and `topology_spread` place it relative to other pods."""
     tolerations, affinity = scheduling(spot, gpus)
+    if pod_affinity is not None:
+        affinity = AffinityArgs(node_affinity=affinity.node_affinity if affinity else None, pod_affinity=pod_affinity)
     return PodSpecArgs(
         containers=list(containers),
         init_containers=list(init_containers) or None,
@@ -173,6 +248,7 @@ def pod_spec(
         security_context=pod_security(fs_group),
         tolerations=tolerations,
         affinity=affinity,
+        topology_spread_constraints=list(topology_spread) or None,
     )
 
 
@@ -245,16 +321,19 @@ def pipelines_pod(
     extra_env: Sequence[EnvVarArgs] = (),
     ports: Sequence[ContainerPortArgs] = (),
     probes: dict[str, ProbeArgs] | None = None,
-    data_volume: str | None = None,
+    data_volume: pulumi.Input[str] | None = None,
+    secret_files: Sequence[SecretFiles] = (),
     automount_token: bool = False,
     restart_policy: str | None = None,
     spot: bool = False,
     gpus: int = 0,
+    pod_affinity: PodAffinityArgs | None = None,
+    topology_spread: Sequence[TopologySpreadConstraintArgs] = (),
 ) -> PodSpecArgs:
     """A pod that installs the wheel, then runs `python -m pipelines STEP --config <model>.json ARGS`.
 
     `probes` maps `readiness` / `liveness` / `startup` to probes; `data_volume` mounts the shared data
-    claim (inference logs, reports, metrics) at `layout.DATA_DIR`.
+    claim (inference logs, reports, metrics) at `layout.DATA_DIR`; `secret_files` are mounted read-only.
     """
     probes = probes or {}
     mounts = [mount("site", layout.SITE_DIR, read_only=True), mount("config", layout.CONFIG_DIR, read_only=True),
@@ -263,6 +342,8 @@ def pipelines_pod(
     if data_volume:
         mounts.append(mount("data", layout.DATA_DIR))
         volumes.append(claim_volume("data", data_volume))
+    mounts += [files.mount_args() for files in secret_files]
+    volumes += [files.volume_args() for files in secret_files]
     container = ContainerArgs(
         name=step,
         image=runtime.image,
@@ -278,4 +359,5 @@ def pipelines_pod(
     )
     return pod_spec([container], service_account=service_account, volumes=volumes,
                     init_containers=[install_wheel_container(runtime)], automount_token=automount_token,
-                    restart_policy=restart_policy, spot=spot, gpus=gpus)
+                    restart_policy=restart_policy, spot=spot, gpus=gpus, pod_affinity=pod_affinity,
+                    topology_spread=topology_spread)
