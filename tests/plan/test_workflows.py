@@ -44,25 +44,36 @@ def test_every_stack_is_validated_planned_and_diffed_on_pull_requests() -> None:
         assert command in runs
 
 
-def test_cd_promotes_dev_then_staging_then_prod_per_target_from_the_stack_before() -> None:
+def track(stack: str) -> tuple[str, str]:
+    """A stack's promotion track: its target and, on a cloud, its compute profile (managed or kubernetes)."""
+    spec = load_stack(stack, project_dir=ROOT).spec
+    section = getattr(spec, spec.target, None)
+    return spec.target, getattr(section, "compute", "managed")
+
+
+def test_cd_promotes_dev_then_staging_then_prod_per_track_from_the_stack_before() -> None:
+    """Per track (target and profile), one stack per environment; each takes its models from the track's stack
+    one environment before, or, for a profile without earlier stages, from the target's managed track."""
     stages = stage_jobs()
     assert set(stages) == set(ORDER)
     assert stages["staging"]["needs"] == stages["dev"]["id"] and stages["prod"]["needs"] == stages["staging"]["id"]
-    deployed: dict[str, dict[str, str]] = {}  # target -> environment -> stack
+    deployed: dict[tuple[str, str], dict[str, str]] = {}  # track -> environment -> stack
     for environment, job in stages.items():
         for entry in json.loads(job["with"]["matrix"]):
             spec = load_stack(entry["stack"], project_dir=ROOT).spec
             assert (spec.environment, spec.target) == (environment, entry["target"]), entry
-            assert environment not in deployed.setdefault(spec.target, {}), f"two {environment} stacks: {entry}"
-            deployed[spec.target][environment] = entry["stack"]
+            assert environment not in deployed.setdefault(track(entry["stack"]), {}), f"two {environment}: {entry}"
+            deployed[track(entry["stack"])][environment] = entry["stack"]
     for stack in STACKS:
         spec = load_stack(stack, project_dir=ROOT).spec
         if spec.target != "local":  # the local platform is `shipyard up` on a machine, not a CD stage
-            assert deployed[spec.target][spec.environment] == stack, f"{stack} is not deployed by cd.yml"
+            assert deployed[track(stack)][spec.environment] == stack, f"{stack} is not deployed by cd.yml"
     for environment, job in stages.items():
         for entry in json.loads(job["with"]["matrix"]):
-            earlier = [deployed[entry["target"]][e] for e in ORDER[:ORDER.index(environment)]
-                       if e in deployed[entry["target"]]]
+            before = ORDER[:ORDER.index(environment)]
+            own = [deployed[track(entry["stack"])][e] for e in before if e in deployed[track(entry["stack"])]]
+            managed = deployed.get((entry["target"], "managed"), {})
+            earlier = own or [managed[e] for e in before if e in managed]
             assert entry["from"] == (earlier[-1] if earlier else ""), entry
 
 
