@@ -4,7 +4,6 @@ the digest the (mock) registry returned for it, and every image a captured workl
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,15 +33,15 @@ def pushed_ref(capture: Capture, project: Path, stack: str) -> str:
 
 def assert_build_inputs(build: CapturedResource, project: Path, repository: str,
                         registries: list[dict[str, Any]] | None) -> None:
-    """The exact inputs of the build: the project's context and Dockerfile (paths relative to the working
-    directory, as the program runs), linux/amd64 only, the content tag, one registry export with Docker media
-    types that pushes, no other export (so nothing adds an OCI index or attestation manifest), credentials as
-    secrets."""
-    context = os.path.relpath(project)
+    """The exact inputs of the build: the project's context and Dockerfile (relative to the working directory,
+    which is the project's, as Pulumi runs a program), linux/amd64 only, the content tag, one registry export
+    with Docker media types that pushes, no other export (so nothing adds an OCI index or attestation manifest),
+    credentials as secrets."""
+    context = "."
     tag = content_tag((project / DOCKERFILE).read_bytes(), (project / LOCK).read_bytes())
     expected = {
         "context": {"location": context},
-        "dockerfile": {"location": os.path.join(context, DOCKERFILE)},
+        "dockerfile": {"location": f"{context}/{DOCKERFILE}"},
         "platforms": [PLATFORM],
         "tags": [f"{repository}:{tag}"],
         "push": False,
