@@ -46,7 +46,7 @@ FACTS: dict[str, ClusterFacts] = {
     "azure": ClusterFacts("AKS", "blob container", "managed-csi-premium", "azurefile-csi-premium"),
 }
 #: Clouds whose cluster profile is built today.
-AVAILABLE = ("gcp",)
+AVAILABLE = ("gcp", "azure")
 
 #: Key paths (and prefixes ending in '.') the cloud side of the cluster profile honours.
 _HONOURED = ("region", "tags", "networking.", "training.min_nodes", "training.max_nodes", "registry.database.",
