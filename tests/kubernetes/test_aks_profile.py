@@ -9,15 +9,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import kubernetes_validate
 import pytest
 import yaml
 from k8s_helpers import kube_objects, manifest, pod_specs, run_capture
-from test_cluster_profile import CHANGED, ONLY_ON_KUBERNETES, _drop, _objects, _without_placement, make_spec, of_type
+from test_cluster_profile import _objects as objects
+from test_cluster_profile import assert_same_workloads, make_spec, of_type, strict_failures, violations
 
 from infra.plan_capture import Capture
 from infra.plan_mocks import INVOKES
-from infra.policies import Context, Graph, evaluate
 from infra.stackfile import load_stack
 from infra.targets import cluster, load_target
 from infra.targets.azure import aks, aks_facts, iam
@@ -314,21 +313,14 @@ def test_the_database_artifacts_and_image_are_azures(captured) -> None:
 
 def test_the_workloads_are_the_kubernetes_targets_object_for_object(captured) -> None:
     assert aks_facts.POOL_LABEL == gke_facts.POOL_LABEL, "the placement helper strips this label's tolerations"
-    profile, twin = _objects(captured(STACK)), _objects(captured(TWIN))
-    assert set(twin) - set(profile) == ONLY_ON_KUBERNETES
-    assert set(profile) - set(twin) == set(), "the profile adds no Kubernetes object"
+    profile = objects(captured(STACK))
     labels = profile["Deployment", "mlflow"]["spec"]["template"]["metadata"]["labels"]
-    assert labels.pop(aks.USE_LABEL[0]) == aks.USE_LABEL[1]
-    for key in sorted(profile):
-        ours, theirs = _without_placement(profile[key]), _without_placement(twin[key])
-        for path in CHANGED.get(key, ()):
-            _drop(ours, path)
-            _drop(theirs, path)
-        assert ours == theirs, f"{key}: differs beyond what the profile documents"
+    assert labels.pop(aks.USE_LABEL[0]) == aks.USE_LABEL[1], "the one change AKS adds to GKE's (CHANGED)"
+    assert_same_workloads(profile, objects(captured(TWIN)))
 
 
 def test_the_documented_changes_are_what_the_profile_says(captured) -> None:
-    profile = _objects(captured(STACK))
+    profile = objects(captured(STACK))
     command = " ".join(profile["Deployment", "mlflow"]["spec"]["template"]["spec"]["containers"][0]["command"])
     assert "--artifacts-destination wasbs://mlflow@" in command
     ports = {p["port"] for rule in profile["NetworkPolicy", "mlflow"]["spec"]["egress"] for p in rule["ports"]}
@@ -343,20 +335,13 @@ def test_the_documented_changes_are_what_the_profile_says(captured) -> None:
 
 @pytest.mark.parametrize("stack", [STACK, LONG])
 def test_every_object_is_strict_valid_for_the_clusters_version(captured, stack: str) -> None:
-    failures = []
-    for resource in kube_objects(captured(stack)):
-        try:
-            kubernetes_validate.validate(manifest(resource), aks_facts.KUBERNETES_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            failures.append(f"{resource.type} {resource.name}: {exc.message}")
+    failures = strict_failures(captured(stack), aks_facts.KUBERNETES_VERSION)
     assert not failures, "\n".join(failures)
 
 
 @pytest.mark.parametrize("stack", [STACK, LONG])
 def test_no_policy_violation_at_all(captured, stack: str) -> None:
-    capture, spec = captured(stack), load_stack(stack, project_dir=captured.project).spec
-    graph = Graph([r.to_json() for r in capture.resources], capture.outputs, Context.from_spec(spec))
-    assert [f"{v.policy}: {v.message}" for v in evaluate(graph)] == []
+    assert violations(captured(stack), load_stack(stack, project_dir=captured.project).spec) == []
 
 
 def test_names_fit_aks_limits_for_the_longest_spec(captured) -> None:

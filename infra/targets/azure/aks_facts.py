@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from infra.spec import PlatformSpec
 from infra.targets.azure.sizes import GPU_VM_SIZES, NODE_VM_SIZES
+from infra.targets.cluster import system_size_class
 
 #: The node label every pool carries (its role), and the taint that keeps all but training pods off training pools.
 POOL_LABEL = "shipyard.io/pool"
@@ -88,11 +89,8 @@ def training_vm_size(spec: PlatformSpec) -> str:
 
 
 def system_vm_size(spec: PlatformSpec) -> str:
-    """The system pool's VM size: large enough for the biggest of the tracking server and the endpoints
-    (`gpu` there means the biggest CPU class, as in the Kubernetes target)."""
-    order = list(NODE_VM_SIZES)
-    classes = [spec.registry.server_size, *(m.serving.size for m in spec.models)]
-    return NODE_VM_SIZES[max((c if c != "gpu" else "large" for c in classes), key=order.index)]
+    """The system pool's VM size: large enough for the biggest of the tracking server and the endpoints."""
+    return NODE_VM_SIZES[system_size_class(spec)]
 
 
 def range_overlaps(vnet_cidr: str) -> list[str]:
