@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.problems import Notice, Problem
-from infra.spec import KubernetesSpec, PlatformSpec
+from infra.spec import KubernetesSpec, PlatformSpec, SizeClass
 from infra.targets.baseline import changed
 from infra.targets.kubernetes import rules as kubernetes_rules
 
@@ -46,7 +46,7 @@ FACTS: dict[str, ClusterFacts] = {
     "azure": ClusterFacts("AKS", "blob container", "managed-csi-premium", "azurefile-csi-premium"),
 }
 #: Clouds whose cluster profile is built today.
-AVAILABLE = ("gcp",)
+AVAILABLE = ("gcp", "azure")
 
 #: Key paths (and prefixes ending in '.') the cloud side of the cluster profile honours.
 _HONOURED = ("region", "tags", "networking.", "training.min_nodes", "training.max_nodes", "registry.database.",
@@ -57,6 +57,14 @@ _S3_KEYS = ("registry.artifacts.s3_endpoint", "registry.artifacts.bucket", "regi
 def on_cluster(spec: PlatformSpec) -> bool:
     """Whether `spec` asks a cloud target for its cluster profile."""
     return spec.compute == "kubernetes"
+
+
+def system_size_class(spec: PlatformSpec) -> SizeClass:
+    """The size class of the system pool's nodes: the biggest of the tracking server's and the endpoints'
+    (`gpu` there means the biggest CPU class, as in the Kubernetes target)."""
+    order: list[SizeClass] = ["small", "medium", "large"]
+    classes = [spec.registry.server_size, *(m.serving.size for m in spec.models)]
+    return max((c if c != "gpu" else "large" for c in classes), key=order.index)
 
 
 def shared_storage_class(spec: PlatformSpec) -> str | None:
