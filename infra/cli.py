@@ -15,6 +15,11 @@ from pipelines.plugins import resolve
 COMMANDS: dict[str, str] = {
     "validate": "infra.cli:validate",
     "plan": "infra.plan:command",
+    "cost": "infra.cost:command",
+    "diff": "infra.diff:command",
+    "promote": "infra.promote:promote",
+    "approve": "infra.promote:approve",
+    "deploy": "infra.deploy:command",
     "schema": "infra.cli:schema",
     "package": "infra.cli:package",
     "up": "infra.local.commands:up",
@@ -41,6 +46,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="run the Pulumi program offline (mock runtime) and show what it declares")
     _stack_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("cost", help="monthly estimate per component and resource, idle and at maximum scale")
+    _stack_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("diff", help="what differs between two stacks (spec, plan, cost), or a stack and a revision")
+    p.add_argument("a", metavar="A", help="a stack (with --rev: the stack compared with itself at BASE)")
+    p.add_argument("b", metavar="B", nargs="?", help="the other stack")
+    p.add_argument("--rev", metavar="BASE", help="compare stack A at git revision BASE with the working tree")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--markdown", action="store_true", help="a Markdown section (for a pull-request comment)")
+    p = sub.add_parser("promote", help="copy a model version that passed upstream into the next stack's registry; "
+                                       "its gates decide")
+    p.add_argument("--model", required=True, help="the model's name in both stacks' specs")
+    p.add_argument("--from", dest="from_stack", required=True, metavar="STACK", help="the upstream stack")
+    p.add_argument("--to", dest="to_stack", required=True, metavar="STACK", help="the downstream stack")
+    p.add_argument("--version", default=None, help="the upstream version (default: the upstream champion)")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("approve", help="approve a gated version in a stack with manual promotion: it becomes champion")
+    p.add_argument("--stack", "-s", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("deploy", help="preview, up and smoke-test a stack (Pulumi Automation API; needs the CLI)")
+    _stack_args(p)
+    p.add_argument("--json", action="store_true")
     sub.add_parser("schema", help="print the JSON Schema of a stack file")
     p = sub.add_parser("package", help="build the content-addressed pipelines wheel")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: dist/)")

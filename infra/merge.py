@@ -117,17 +117,23 @@ def _annotate_secrets(node: Any, loc: tuple[Any, ...] = ()) -> Any:
     return node
 
 
+def written(shared: dict[str, Any], overlay: dict[str, Any]) -> tuple[dict[str, Any], Origins, list[Problem]]:
+    """The stack overlay on the shared spec, models by name: what the user wrote, without any default."""
+    merged = deep_merge(shared, {k: v for k, v in overlay.items() if k != "models"})
+    origins = Origins()
+    problems: list[Problem] = []
+    if "models" in overlay or "models" in shared:
+        merged["models"], origins, problems = merge_models(shared.get("models"), overlay.get("models"))
+    return merged, origins, problems
+
+
 def with_defaults(shared: dict[str, Any], overlay: dict[str, Any]) -> tuple[dict[str, Any], Origins, list[Problem]]:
     """Environment defaults, then the shared spec, then the stack overlay; each model on its own defaults.
 
     Each secret (`{secure: ...}` / `{ref: ...}`) records the key path that holds it. Also returns where each
     model came from, and the overlay's problems (a model without a name, a removal of an unknown model).
     """
-    merged = deep_merge(shared, {k: v for k, v in overlay.items() if k != "models"})
-    origins = Origins()
-    problems: list[Problem] = []
-    if "models" in overlay or "models" in shared:
-        merged["models"], origins, problems = merge_models(shared.get("models"), overlay.get("models"))
+    merged, origins, problems = written(shared, overlay)
     environment = merged.get("environment", "dev")
     if environment in ENVIRONMENT_DEFAULTS:
         merged = deep_merge(ENVIRONMENT_DEFAULTS[environment], merged)

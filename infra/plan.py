@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.cost import estimate_plan
 from infra.policies import Context, Graph, Violation, evaluate
 from infra.problems import Notice
 from infra.stackfile import SpecError, find_project_dir, load_stack
@@ -50,7 +51,7 @@ class Plan:
         return any(v.mandatory for v in self.violations)
 
     def to_json(self) -> dict[str, Any]:
-        """The object `plan --json` prints; resources sorted by URN for a stable output."""
+        """The object `plan --json` prints; resources sorted by URN for a stable output; `cost` is the estimate."""
         return {
             "stack": self.stack,
             "target": self.target,
@@ -59,6 +60,7 @@ class Plan:
             "outputs": self.outputs,
             "violations": [v.to_json() for v in self.violations],
             "warnings": [w.to_json() for w in self.warnings],
+            "cost": estimate_plan(self).to_json(),
         }
 
 
@@ -215,7 +217,8 @@ def render(plan: Plan) -> str:
     lines += [f"  [{'MANDATORY' if v.mandatory else 'advisory'}] {v.policy}: {_where(v.urn, by_urn)}: {v.message}"
               for v in plan.violations]
     verdict = "FAILED: a mandatory policy is violated" if plan.failed else "passed"
-    lines += ["", f"Plan {verdict}."]
+    lines += ["", estimate_plan(plan).summary() + f" (`shipyard cost --stack {plan.stack}` for the detail)",
+              "", f"Plan {verdict}."]
     return "\n".join(lines)
 
 

@@ -52,6 +52,7 @@ def pipeline_config(
         reports_uri=reports_uri,
         sinks=list(sinks),
         retrain=retrain,
+        promotion=model.promotion,
     )
     return config.to_dict()
 

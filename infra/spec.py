@@ -21,6 +21,7 @@ from infra.cron import normalize
 from pipelines.contract import (
     MonitoringSettings,
     PipelineSpec,
+    Promotion,
     ServingSettings,
     StrictModel,
     check_quality_metrics,
@@ -230,6 +231,8 @@ class ModelSpec(StrictModel):
     """One model: how it is trained, served and watched."""
 
     name: DnsName
+    promotion: Promotion = Field("auto", description="How a version that passed every gate becomes champion: "
+                                 "'auto' (at once) or 'manual' (it waits for `shipyard approve`; prod's default).")
     pipeline: PipelineSpec = Field(default_factory=PipelineSpec)
     serving: ServingSpec = Field(default_factory=ServingSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
@@ -471,5 +474,5 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
 MODEL_ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
     "dev": {"serving": {"min_replicas": 1}},
     "staging": {"serving": {"min_replicas": 1}},
-    "prod": {"serving": {"min_replicas": 2, "rollout": {"strategy": "canary"}}},
+    "prod": {"promotion": "manual", "serving": {"min_replicas": 2, "rollout": {"strategy": "canary"}}},
 }

@@ -24,6 +24,7 @@ from pipelines.contract import (
     RUN_CONFIG_VERSION,
     MonitoringSettings,
     PipelineSpec,
+    Promotion,
     Text,
     check_quality_metrics,
 )
@@ -57,6 +58,8 @@ class RunConfig(PipelineSpec):
     reports_uri: Text | None = None
     sinks: list[Text] = Field(default_factory=lambda: ["stdout"])
     retrain: Text = "none"
+    #: 'manual': a version that passed every gate is proposed (tagged awaiting approval); only approval promotes.
+    promotion: Promotion = "auto"
 
     @field_validator("version")
     @classmethod

@@ -10,7 +10,7 @@ Light by design: pydantic and the catalog only, so `shipyard validate` stays fas
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
@@ -21,6 +21,8 @@ RUN_CONFIG_VERSION = 1
 #: The registry alias serving follows and promotion moves.
 DEFAULT_ALIAS = "champion"
 
+#: How a version that passed every gate becomes champion: at once, or after `shipyard approve` (CT proposes).
+Promotion = Literal["auto", "manual"]
 #: A value a hyperparameter (or a grid candidate) may take.
 Scalar = float | int | str | bool | None
 #: A non-empty string, surrounding whitespace removed.

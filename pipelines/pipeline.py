@@ -282,10 +282,18 @@ class PipelineRun:
         registry.record_gates(self.tracking.client, self.name, self.version, self.decision)
 
     def promote(self) -> registry.AliasMove | None:
-        """Move the champion alias to this version if every gate passed; otherwise leave it."""
+        """Move the champion alias to this version if every gate passed; otherwise leave it.
+
+        With `promotion: manual` a version that passed is proposed instead (`approval.state=pending`): the
+        champion moves only through `shipyard approve`.
+        """
         assert self.version is not None and self.decision is not None
         if not self.decision.passed:
             self.outcome = "rejected"
+            return None
+        if self.config.promotion == "manual":
+            registry.propose(self.tracking.client, self.name, self.version)
+            self.outcome = "proposed"
             return None
         self.promotion = registry.promote(self.tracking.client, self.name, self.version, self.config.alias)
         self.outcome = "promoted" if self.promotion.moved else "unchanged"

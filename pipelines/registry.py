@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from pipelines.gates import Decision
 
 CHALLENGER = "challenger"
+TAG_APPROVAL = "approval.state"
+TAG_APPROVED_BY = "approval.by"
+TAG_APPROVED_AT = "approval.at"
+PENDING = "pending"
+APPROVED = "approved"
 TAG_GATE_PASSED = "gate.passed"
 TAG_GATE_CHAMPION = "gate.champion_version"
 TAG_PREVIOUS_CHAMPION = "previous_champion"
@@ -55,7 +60,7 @@ class AliasMove:
                 "reason": self.reason}
 
 
-def _not_found(exc: Exception) -> bool:
+def is_missing(exc: Exception) -> bool:
     """A missing model (RESOURCE_DOES_NOT_EXIST) or a missing alias (INVALID_PARAMETER_VALUE '... not found')."""
     code = getattr(exc, "error_code", "")
     return code == "RESOURCE_DOES_NOT_EXIST" or (code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc))
@@ -68,7 +73,7 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion |
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
-        if _not_found(exc):
+        if is_missing(exc):
             return None
         raise
 
@@ -81,7 +86,7 @@ def ensure_registered_model(client: MlflowClient, name: str) -> None:
         client.get_registered_model(name)
         return
     except MlflowException as exc:
-        if not _not_found(exc):
+        if not is_missing(exc):
             raise
     try:
         client.create_registered_model(name)
@@ -127,6 +132,30 @@ def promote(client: MlflowClient, name: str, version: str, alias: str = "champio
     client.set_registered_model_alias(name, alias, str(version))  # the commit point
     client.set_registered_model_tag(name, TAG_PREVIOUS_CHAMPION, current_v or NO_VERSION)
     return AliasMove(alias, str(version), current_v, True, "gates passed")
+
+
+def propose(client: MlflowClient, name: str, version: str) -> None:
+    """Mark a gated version as waiting for approval (a stack with `promotion: manual`)."""
+    client.set_model_version_tag(name, version, TAG_APPROVAL, PENDING)
+
+
+def approve(client: MlflowClient, name: str, version: str, *, by: str, at: str,
+            alias: str = "champion") -> AliasMove:
+    """Record who approved `version` and when, then promote it (the same checks as `promote`; one alias update).
+
+    The approval tags are written before the alias moves: a crash in between leaves the champion where it was
+    and the approval recorded; approving again completes.
+    """
+    candidate = client.get_model_version(name, version)
+    if candidate.tags.get(TAG_GATE_PASSED) != "true":
+        state = candidate.tags.get(TAG_GATE_PASSED, "not recorded")
+        raise PromotionRefused(f"{name} v{version}: gates {'failed' if state == 'false' else state}; "
+                               "only a version that passed every gate can be approved")
+    client.set_model_version_tag(name, version, TAG_APPROVED_BY, by)
+    client.set_model_version_tag(name, version, TAG_APPROVED_AT, at)
+    move = promote(client, name, version, alias)
+    client.set_model_version_tag(name, version, TAG_APPROVAL, APPROVED)
+    return move
 
 
 def rollback(client: MlflowClient, name: str, alias: str = "champion") -> AliasMove:

@@ -186,6 +186,9 @@ def run(config: RunConfig, *, reason: str | None = None, step: str = "run") -> S
         lines.append(f"promoted: {config.alias} {_version(state.promotion.previous)} -> v{state.version}")
     elif state.promotion is not None:
         lines.append(f"unchanged: {state.promotion.reason}")
+    elif state.outcome == "proposed":
+        lines.append(f"proposed: v{state.version} awaits approval (promotion: manual); `shipyard approve --stack "
+                     f"STACK --model {config.model_name} --version {state.version}` promotes it")
     else:
         champion = state.champion()
         lines.append(f"rejected: {config.alias} stays {f'v{champion.version}' if champion else 'unset'}")
@@ -193,7 +196,7 @@ def run(config: RunConfig, *, reason: str | None = None, step: str = "run") -> S
     data = {"run_id": state.run_id, "version": state.version, "outcome": state.outcome, "metrics": state.metrics,
             "gates": decision.to_dict(), "lineage": state.lineage, "trigger": reason or "manual",
             "promotion": state.promotion.to_dict() if state.promotion else None}
-    return StepResult(step, state.outcome in ("promoted", "unchanged"), lines, data,
+    return StepResult(step, state.outcome in ("promoted", "unchanged", "proposed"), lines, data,
                       rejected=state.outcome == "rejected")
 
 

@@ -22,7 +22,7 @@ config:
   shipyard:region: europe-west1
   shipyard:tags: {{fake: {mode}}}
 """
-PLAN_KEYS = {"stack", "target", "environment", "resources", "outputs", "violations", "warnings"}
+PLAN_KEYS = {"stack", "target", "environment", "resources", "outputs", "violations", "warnings", "cost"}
 RESOURCE_KEYS = {"urn": str, "type": str, "name": str, "parent": str, "dependencies": list, "inputs": dict,
                  "protect": bool, "retain_on_delete": bool}
 VIOLATION_KEYS = {"policy": str, "urn": str, "message": str, "mandatory": bool}
