@@ -189,6 +189,11 @@ BY_TYPE: dict[str, Computed] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": _aws_resource("cloudwatch", "alarm:{name}"),
     "aws:cloudwatch/logGroup:LogGroup": _aws_resource("logs", "log-group:{name}"),
     "aws:cloudwatch/eventRule:EventRule": _aws_resource("events", "rule/{name}"),
+    "aws:eks/cluster:Cluster": _merged(
+        _aws_resource("eks", "cluster/{name}", endpoint="https://{hex}0A1B2C3D4E5F.gr7.{region}.eks.amazonaws.com"),
+        _with(("vpcConfig", "clusterSecurityGroupId"), "sg-{hex}0eks"),
+        lambda name, inputs, spec: {"certificateAuthority": {"data": GKE_CA_CERTIFICATE}}),
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda name, inputs, spec: {"latestVersion": 1},
     "aws:ec2/vpcEndpoint:VpcEndpoint": _aws_resource("ec2", "vpc-endpoint/vpce-{hex}", prefixListId="pl-{hex}"),
     # Azure target (infra/targets/azure): addresses, identities and endpoints Azure computes.
     "azure-native:managedidentity:UserAssignedIdentity": lambda name, inputs, spec: {

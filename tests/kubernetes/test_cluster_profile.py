@@ -108,13 +108,6 @@ def test_a_default_gke_spec_is_built_as_written(environment: str) -> None:
         assert load_target("gcp").ignored(spec) == []
 
 
-@pytest.mark.parametrize("target", ["aws"])
-def test_clouds_without_a_cluster_profile_yet_refuse_it_at_the_key(target: str) -> None:
-    problems = load_target(target).check(make_spec(target))
-    assert [p.path for p in problems] == [f"{target}.compute"]
-    assert "not available" in problems[0].message
-
-
 @pytest.mark.parametrize(("overrides", "path", "words"), [
     ({"models": [{"name": "churn", "serving": {"public": True, "auth": "api_key"}}]},
      "models[0].serving.public", "not available on the GKE cluster profile"),

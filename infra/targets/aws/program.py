@@ -4,7 +4,8 @@
 spec's tags): the shared foundation (VPC, KMS key, image repository, overview dashboard), the registry
 (MLflow, RDS or SageMaker's managed server, the artifact bucket), training (SageMaker pipelines on a
 schedule), and per model monitoring (drift job, alarms, alerts, retraining) and serving (a SageMaker
-endpoint). See docs/aws.md.
+endpoint). With `aws.compute: kubernetes` the same provider carries the EKS cluster profile instead
+(`eks.build_cluster`). See docs/aws.md.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pulumi_aws
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
+from infra.targets.aws.eks import build_cluster
 from infra.targets.aws.foundation import Foundation
 from infra.targets.aws.monitoring import AwsMonitoring, dashboard_body, dashboard_url
 from infra.targets.aws.names import aws_name
@@ -22,6 +24,7 @@ from infra.targets.aws.registry import AwsModelRegistry
 from infra.targets.aws.serving import AwsServingEndpoint
 from infra.targets.aws.training import AwsTrainingCluster
 from infra.targets.base import TargetResources
+from infra.targets.cluster import on_cluster
 
 
 def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
@@ -31,6 +34,8 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: Pipel
         f"{spec.prefix}-aws", region=spec.region,
         default_tags=pulumi_aws.ProviderDefaultTagsArgs(tags=spec.all_tags),
         opts=pulumi.ResourceOptions(parent=platform))
+    if on_cluster(spec):
+        return build_cluster(platform, spec, package, secrets, provider)
     under = pulumi.ResourceOptions(parent=platform, providers={"aws": provider})
 
     overview = aws_name(spec.prefix, "overview", kind="dashboard")
