@@ -224,6 +224,16 @@ def _sagemaker_endpoint(resource: dict[str, Any], ctx: Context) -> Quote:
     return _finish(quote, ", ".join(parts) or "no production variant")
 
 
+def _database(ctx: Context, quote: Quote, hourly: float | None, storage: Rate | None, *, allocated: float,
+              ceiling: float, copies: int) -> None:
+    """A provisioned database: its hourly compute all month plus storage, both billed on every copy (an HA
+    standby is a second copy); idle at the allocated storage, peak at its growth ceiling."""
+    if hourly is not None and storage is not None:
+        monthly = ctx.monthly(hourly) * copies
+        quote.idle = monthly + allocated * storage.usd * copies
+        quote.peak = monthly + ceiling * storage.usd * copies
+
+
 def _rds_instance(resource: dict[str, Any], ctx: Context) -> Quote:
     inputs = resource["inputs"]
     quote = Quote("priced")
@@ -236,12 +246,53 @@ def _rds_instance(resource: dict[str, Any], ctx: Context) -> Quote:
     storage = _need(ctx, quote, "rds_storage_gb_month", storage_type)
     allocated = _num(inputs.get("allocatedStorage"))
     ceiling = max(allocated, _num(inputs.get("maxAllocatedStorage")))
-    if instance is not None and storage is not None:
-        compute = ctx.monthly(instance.usd) * copies
-        quote.idle = compute + allocated * storage.usd * copies
-        quote.peak = compute + ceiling * storage.usd * copies
+    _database(ctx, quote, instance.usd if instance else None, storage, allocated=allocated, ceiling=ceiling,
+              copies=copies)
     az = "Multi-AZ (primary and standby)" if copies == 2 else "Single-AZ"
     return _finish(quote, f"{inputs.get('instanceClass')} {az}, {allocated:g}..{ceiling:g} GB {storage_type}")
+
+
+def _cloud_sql_instance(resource: dict[str, Any], ctx: Context) -> Quote:
+    """Cloud SQL: a `db-custom-<vCPU>-<MiB>` tier billed per vCPU-hour and GB-hour of its edition, SSD/HDD per
+    GB-month; REGIONAL availability bills a standby of the same shape."""
+    settings = resource["inputs"].get("settings") or {}
+    quote = Quote("priced")
+    tier, edition = str(settings.get("tier")), str(settings.get("edition") or "ENTERPRISE")
+    match = re.fullmatch(r"db-custom-(\d+)-(\d+)", tier)
+    if not str(resource["inputs"].get("databaseVersion", "")).startswith("POSTGRES"):
+        quote.missing.append(f"database version {resource['inputs'].get('databaseVersion')!r}")
+    if match is None:
+        quote.missing.append(f"cloud sql tier {tier!r} (only db-custom-<vCPU>-<MiB> tiers are metered)")
+    vcpu, memory = (float(match.group(1)), float(match.group(2)) / 1024) if match else (0.0, 0.0)
+    cpu_rate = _need(ctx, quote, "cloud_sql_vcpu_hour", edition)
+    memory_rate = _need(ctx, quote, "cloud_sql_memory_gb_hour", edition)
+    disk = str(settings.get("diskType") or "PD_SSD")
+    storage = _need(ctx, quote, "cloud_sql_storage_gb_month", disk)
+    allocated = _num(settings.get("diskSize"), 10)
+    ceiling = max(allocated, _num(settings.get("diskAutoresizeLimit"))) if settings.get("diskAutoresize") else allocated
+    copies = 2 if settings.get("availabilityType") == "REGIONAL" else 1
+    hourly = vcpu * cpu_rate.usd + memory * memory_rate.usd if cpu_rate and memory_rate else None
+    _database(ctx, quote, hourly, storage, allocated=allocated, ceiling=ceiling, copies=copies)
+    ha = "REGIONAL (primary and standby)" if copies == 2 else "ZONAL"
+    return _finish(quote, f"{tier} ({vcpu:g} vCPU / {memory:g} GB, {edition}) {ha}, {allocated:g}..{ceiling:g} GB "
+                          f"{disk}")
+
+
+def _postgres_flexible_server(resource: dict[str, Any], ctx: Context) -> Quote:
+    """Azure Database for PostgreSQL flexible server: its SKU per hour and provisioned storage per GB-month; any
+    high-availability mode bills a standby of the same SKU and storage."""
+    inputs = resource["inputs"]
+    quote = Quote("priced")
+    sku = str((inputs.get("sku") or {}).get("name"))
+    compute = _need(ctx, quote, "postgres_flexible_hour", sku)
+    storage = _need(ctx, quote, "postgres_flexible_storage_gb_month", "premium_ssd")
+    size = _num((inputs.get("storage") or {}).get("storageSizeGB"), 32)
+    mode = str((inputs.get("highAvailability") or {}).get("mode") or "Disabled")
+    copies = 1 if mode == "Disabled" else 2
+    _database(ctx, quote, compute.usd if compute else None, storage, allocated=size, ceiling=size, copies=copies)
+    grow = "; storage auto-grow is unbounded: the peak holds the provisioned size" \
+        if (inputs.get("storage") or {}).get("autoGrow") == "Enabled" else ""
+    return _finish(quote, f"{sku}, high availability {mode}, {size:g} GB{grow}")
 
 
 def _fargate_service(resource: dict[str, Any], ctx: Context) -> Quote:
@@ -263,33 +314,130 @@ def _fargate_service(resource: dict[str, Any], ctx: Context) -> Quote:
     return _finish(quote, f"{count:g} task(s) of {vcpu:g} vCPU / {memory:g} GB ({arch})")
 
 
+def _fee(ctx: Context, table: str, key: str, per: str, detail: str, count: float = 1.0) -> Quote:
+    """A flat fee of `count` units at `table.key` per hour, day or month, the same idle and at peak."""
+    quote = Quote("priced")
+    rate = _need(ctx, quote, table, key)
+    if rate is not None:
+        months = {"hour": ctx.table.hours_per_month, "day": ctx.table.hours_per_month / 24, "month": 1.0}[per]
+        quote.idle = quote.peak = rate.usd * count * months
+    return _finish(quote, detail)
+
+
 def _load_balancer(resource: dict[str, Any], ctx: Context) -> Quote:
-    quote = Quote("priced")
     kind = str(resource["inputs"].get("loadBalancerType") or "application")
-    rate = _need(ctx, quote, "load_balancer_hour", kind)
-    if rate is not None:
-        quote.idle = quote.peak = ctx.monthly(rate.usd)
-    return _finish(quote, f"{kind} load balancer-hours")
+    return _fee(ctx, "load_balancer_hour", kind, "hour", f"{kind} load balancer-hours")
 
 
-def _kms_key(resource: dict[str, Any], ctx: Context) -> Quote:
+def _container_registry(resource: dict[str, Any], ctx: Context) -> Quote:
+    sku = str((resource["inputs"].get("sku") or {}).get("name"))
+    return _fee(ctx, "container_registry_day", sku, "day", f"{sku} registry, daily fee")
+
+
+def _secret_versions(resource: dict[str, Any], ctx: Context) -> Quote:
+    """Secret Manager: each active version of the secret, once per replica location (automatic replication
+    is billed as one location)."""
+    inputs = resource["inputs"]
+    replicas = ((inputs.get("replication") or {}).get("userManaged") or {}).get("replicas") or []
+    locations = len(replicas) or 1
+    suffix = f"/secrets/{inputs.get('secretId')}"
+    versions = sum(1 for r in ctx.resources if r["type"] == "gcp:secretmanager/secretVersion:SecretVersion"
+                   and str(r["inputs"].get("secret", "")).endswith(suffix))
+    return _fee(ctx, "secret_version_month", "active", "month",
+                f"{versions} version(s) x {locations} location(s)", count=versions * locations)
+
+
+def _serverless(ctx: Context, quote: Quote, vcpu: float, memory: float, low: float, high: float,
+                idle: str, busy: str) -> None:
+    """Instances billed per vCPU-second and GiB-second: `low` instances idle all month at the `idle` rates is
+    the idle figure, `high` instances busy all month at the `busy` rates the peak."""
+    rates = {key: (_need(ctx, quote, "vcpu_second", key), _need(ctx, quote, "gib_second", key))
+             for key in dict.fromkeys((idle, busy))}
+    if all(cpu is not None and mem is not None for cpu, mem in rates.values()):
+        seconds = ctx.table.hours_per_month * 3600
+
+        def month(count: float, key: str) -> float:
+            cpu, mem = rates[key]
+            assert cpu is not None and mem is not None
+            return count * seconds * (vcpu * cpu.usd + memory * mem.usd)
+
+        quote.idle, quote.peak = month(low, idle), month(high, busy)
+
+
+def _cloud_run_service(resource: dict[str, Any], ctx: Context) -> Quote:
+    """Cloud Run service: min instances idle, max instances busy; request-based billing (cpuIdle) has its own
+    active and idle-instance rates, instance-based billing one rate for the whole instance lifetime."""
+    template = resource["inputs"].get("template") or {}
+    scaling = template.get("scaling") or {}
+    containers = template.get("containers") or []
+    limits = [(c.get("resources") or {}).get("limits") or {} for c in containers]
+    vcpu = sum(cpu_cores(x.get("cpu", 1)) for x in limits)
+    memory = sum(gib(x.get("memory", "512Mi")) for x in limits)
+    request_based = all((c.get("resources") or {}).get("cpuIdle", True) for c in containers)
+    low = _num(scaling.get("minInstanceCount"))
     quote = Quote("priced")
-    rate = _need(ctx, quote, "kms_key_month", "customer_managed")
-    if rate is not None:
-        quote.idle = quote.peak = rate.usd
-    return _finish(quote, "one customer managed key")
+    if "maxInstanceCount" not in scaling:
+        quote.missing.append("a maximum instance count (the service's peak)")
+    high = _num(scaling.get("maxInstanceCount"), low)
+    idle, busy = ("request_idle", "request_active") if request_based else ("instance", "instance")
+    _serverless(ctx, quote, vcpu, memory, low, high, idle, busy)
+    billing = "request-based" if request_based else "instance-based"
+    return _finish(quote, f"{low:g}..{high:g} instance(s) of {vcpu:g} vCPU / {memory:g} GiB, {billing} billing")
+
+
+def _container_app(resource: dict[str, Any], ctx: Context) -> Quote:
+    """Azure Container Apps (Consumption): min replicas at the idle rates, max replicas at the active rates."""
+    template = resource["inputs"].get("template") or {}
+    scale = template.get("scale") or {}
+    resources = [c.get("resources") or {} for c in template.get("containers") or []]
+    vcpu = sum(_num(r.get("cpu"), 0.5) for r in resources)
+    memory = sum(gib(str(r.get("memory", "1Gi")).replace(".0Gi", "Gi")) for r in resources)
+    low = _num(scale.get("minReplicas"))
+    quote = Quote("priced")
+    if "maxReplicas" not in scale:
+        quote.missing.append("a maximum replica count (the app's peak)")
+    high = _num(scale.get("maxReplicas"), low)
+    _serverless(ctx, quote, vcpu, memory, low, high, "idle", "active")
+    return _finish(quote, f"{low:g}..{high:g} replica(s) of {vcpu:g} vCPU / {memory:g} GiB; idle rates apply "
+                          "only while a replica serves nothing")
+
+
+def _gke_node_pool(resource: dict[str, Any], ctx: Context) -> Quote:
+    """GKE node pool: its nodes' machine type per hour (spot at the spot rate) and boot disk per GB-month, at
+    the autoscaler's total minimum (idle) and maximum (peak) node counts."""
+    inputs = resource["inputs"]
+    config = inputs.get("nodeConfig") or {}
+    auto = inputs.get("autoscaling") or {}
+    quote = Quote("priced")
+    zones = len(inputs.get("nodeLocations") or [])
+    if "totalMinNodeCount" in auto or "totalMaxNodeCount" in auto:
+        low, high = _num(auto.get("totalMinNodeCount")), _num(auto.get("totalMaxNodeCount"))
+    elif zones:
+        per_zone = _num(inputs.get("nodeCount"), _num(inputs.get("initialNodeCount"), 1))
+        low = _num(auto.get("minNodeCount"), per_zone) * zones
+        high = _num(auto.get("maxNodeCount"), per_zone) * zones
+    else:
+        low = high = 0.0
+        quote.missing.append("node counts (per-zone counts without nodeLocations: the zones are not known)")
+    machine = str(config.get("machineType") or "e2-medium")
+    spot = bool(config.get("spot") or config.get("preemptible"))
+    compute = _need(ctx, quote, "compute_spot_hour" if spot else "compute_hour", machine)
+    disk_type, disk_size = str(config.get("diskType") or "pd-balanced"), _num(config.get("diskSizeGb"), 100)
+    disk = _need(ctx, quote, "persistent_disk_gb_month", disk_type)
+    if compute is not None and disk is not None:
+        node = ctx.monthly(compute.usd) + disk_size * disk.usd
+        quote.idle, quote.peak = low * node, high * node
+    return _finish(quote, f"{low:g}..{high:g} {'spot ' if spot else ''}{machine} node(s), {disk_size:g} GB "
+                          f"{disk_type} each")
 
 
 def _vpc_endpoint(resource: dict[str, Any], ctx: Context) -> Quote:
     inputs = resource["inputs"]
     if str(inputs.get("vpcEndpointType", "Gateway")) == "Gateway":
         return Quote("none", detail="gateway endpoint: no charge")
-    quote = Quote("priced")
     zones = len(inputs.get("subnetIds") or []) or 1
-    rate = _need(ctx, quote, "vpc_interface_endpoint_az_hour", "interface")
-    if rate is not None:
-        quote.idle = quote.peak = ctx.monthly(rate.usd * zones)
-    return _finish(quote, f"interface endpoint in {zones} AZ(s)")
+    return _fee(ctx, "vpc_interface_endpoint_az_hour", "interface", "hour", f"interface endpoint in {zones} AZ(s)",
+                count=zones)
 
 
 def _priced_unknown(resource: dict[str, Any], ctx: Context) -> Quote:
@@ -353,7 +501,22 @@ METERS: dict[str, Callable[[dict[str, Any], Context], Quote]] = {
     "rds_instance": _rds_instance,
     "fargate_service": _fargate_service,
     "load_balancer": _load_balancer,
-    "kms_key": _kms_key,
+    "kms_key": lambda resource, ctx: _fee(ctx, "kms_key_month", "customer_managed", "month",
+                                          "one customer managed key"),
+    "kms_key_version": lambda resource, ctx: _fee(ctx, "kms_key_version_month", "software", "month",
+                                                  "one active key version"),
+    "scheduler_job": lambda resource, ctx: _fee(ctx, "scheduler_job_month", "job", "month", "one job"),
+    "gke_cluster": lambda resource, ctx: _fee(ctx, "gke_cluster_hour", "standard", "hour",
+                                              "cluster management fee"),
+    "private_endpoint": lambda resource, ctx: _fee(ctx, "private_endpoint_hour", "endpoint", "hour",
+                                                   "one private endpoint"),
+    "container_registry": _container_registry,
+    "secret_versions": _secret_versions,
+    "cloud_sql_instance": _cloud_sql_instance,
+    "postgres_flexible_server": _postgres_flexible_server,
+    "cloud_run_service": _cloud_run_service,
+    "container_app": _container_app,
+    "gke_node_pool": _gke_node_pool,
     "vpc_endpoint": _vpc_endpoint,
     "priced_unknown": _priced_unknown,
     "pod_requests": _pod_requests,

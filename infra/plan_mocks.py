@@ -8,10 +8,12 @@ Inputs arrive camelCase, as on the wire.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable
 from typing import Any
 
+import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 
 from infra.spec import PlatformSpec
@@ -110,6 +112,9 @@ AZURE_NAME_INPUTS: dict[str, str] = {
     "azure-native:monitor:ActionGroup": "actionGroupName",
     "azure-native:monitor:MetricAlert": "ruleName",
     "azure-native:monitor:DiagnosticSetting": "name",
+    "azure-native:containerservice:ManagedCluster": "resourceName",
+    "azure-native:containerservice:AgentPool": "agentPoolName",
+    "azure-native:managedidentity:FederatedIdentityCredential": "federatedIdentityCredentialResourceName",
 }
 
 
@@ -193,6 +198,11 @@ BY_TYPE: dict[str, Computed] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": _aws_resource("cloudwatch", "alarm:{name}"),
     "aws:cloudwatch/logGroup:LogGroup": _aws_resource("logs", "log-group:{name}"),
     "aws:cloudwatch/eventRule:EventRule": _aws_resource("events", "rule/{name}"),
+    "aws:eks/cluster:Cluster": _merged(
+        _aws_resource("eks", "cluster/{name}", endpoint="https://{hex}0A1B2C3D4E5F.gr7.{region}.eks.amazonaws.com"),
+        _with(("vpcConfig", "clusterSecurityGroupId"), "sg-{hex}0eks"),
+        lambda name, inputs, spec: {"certificateAuthority": {"data": GKE_CA_CERTIFICATE}}),
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda name, inputs, spec: {"latestVersion": 1},
     "aws:ec2/vpcEndpoint:VpcEndpoint": _aws_resource("ec2", "vpc-endpoint/vpce-{hex}", prefixListId="pl-{hex}"),
     # Azure target (infra/targets/azure): addresses, identities and endpoints Azure computes.
     "azure-native:managedidentity:UserAssignedIdentity": lambda name, inputs, spec: {
@@ -207,7 +217,31 @@ BY_TYPE: dict[str, Computed] = {
     "azure-native:app:ContainerApp": _with(("configuration", "ingress", "fqdn"),
                                            "{name}.{hex}.westeurope.azurecontainerapps.io"),
     "azure-native:storage:StorageAccount": _with(("primaryEndpoints", "blob"), "https://{name}.blob.core.windows.net/"),
+    "azure-native:containerservice:ManagedCluster": _merged(
+        _with(("fqdn",), "{name}-{hex}.hcp.{region}.azmk8s.io"),
+        _with(("oidcIssuerProfile", "issuerURL"), f"https://{{region}}.oic.prod-aks.azure.com/{TENANT}/{{hex}}/")),
 }
+
+
+def _aks_user_credentials(args: dict[str, Any], spec: PlatformSpec) -> dict[str, Any]:
+    """An AKS cluster's user kubeconfig as AKS lists it for an Entra ID cluster (base64 YAML; kubelogin, no
+    credential inside)."""
+    name, group = str(args.get("resourceName", "")), str(args.get("resourceGroupName", ""))
+    user = f"clusterUser_{group}_{name}"
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": name,
+              "clusters": [{"name": name, "cluster": {"certificate-authority-data": AKS_CA_CERTIFICATE,
+                                                      "server": f"https://{name}-dns.hcp.{spec.region}.azmk8s.io:443"}}],
+              "contexts": [{"name": name, "context": {"cluster": name, "user": user}}],
+              "users": [{"name": user, "user": {"exec": {
+                  "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "kubelogin",
+                  "args": ["get-token", "--login", "devicecode", "--server-id", "6dae42f8-4368-4678-94ff-3960e28e3630"],
+                  "interactiveMode": "IfAvailable"}}}]}
+    encoded = base64.b64encode(yaml.safe_dump(config).encode()).decode()
+    return {"kubeconfigs": [{"name": "clusterUser", "value": encoded}]}
+
+
+#: An AKS cluster's CA certificate (base64 PEM), as its kubeconfig carries it.
+AKS_CA_CERTIFICATE = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
 
 def _gcp(**values: str) -> Computed:
     """GCP computed outputs: `values` with {name} (the given or auto-name), {project}, {region}, {number},
@@ -308,6 +342,7 @@ INVOKES: dict[str, Callable[[dict[str, Any], PlatformSpec], dict[str, Any]]] = {
     "azure-native:authorization:getClientConfig": lambda args, spec: {
         "clientId": _fake_guid("deployer"), "objectId": _fake_guid("deployer-object"),
         "subscriptionId": SUBSCRIPTION, "tenantId": TENANT},
+    "azure-native:containerservice:listManagedClusterUserCredentials": _aks_user_credentials,
 }
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.problems import Notice, Problem
-from infra.spec import KubernetesSpec, PlatformSpec
+from infra.spec import KubernetesSpec, PlatformSpec, SizeClass
 from infra.targets.baseline import changed
 from infra.targets.kubernetes import rules as kubernetes_rules
 
@@ -39,15 +39,13 @@ class ClusterFacts:
 
 
 #: Per cloud: the cluster and its storage classes (GKE's `premium-rwo` is the PD CSI driver's SSD class and
-#: `standard-rwx` the Filestore CSI driver's, which the stack enables).
+#: `standard-rwx` the Filestore CSI driver's, which the stack enables; EKS has no gp3 class of its own, so the
+#: EKS profile declares `shipyard-gp3`: encrypted gp3 volumes of the EBS CSI driver, which the stack installs).
 FACTS: dict[str, ClusterFacts] = {
     "gcp": ClusterFacts("GKE", "GCS bucket", "premium-rwo", "standard-rwx"),
-    "aws": ClusterFacts("EKS", "S3 bucket", "gp3", None),
+    "aws": ClusterFacts("EKS", "S3 bucket", "shipyard-gp3", None),
     "azure": ClusterFacts("AKS", "blob container", "managed-csi-premium", "azurefile-csi-premium"),
 }
-#: Clouds whose cluster profile is built today.
-AVAILABLE = ("gcp",)
-
 #: Key paths (and prefixes ending in '.') the cloud side of the cluster profile honours.
 _HONOURED = ("region", "tags", "networking.", "training.min_nodes", "training.max_nodes", "registry.database.",
              "registry.artifacts.versioning", "registry.artifacts.noncurrent_version_retention_days", "kubernetes.")
@@ -57,6 +55,14 @@ _S3_KEYS = ("registry.artifacts.s3_endpoint", "registry.artifacts.bucket", "regi
 def on_cluster(spec: PlatformSpec) -> bool:
     """Whether `spec` asks a cloud target for its cluster profile."""
     return spec.compute == "kubernetes"
+
+
+def system_size_class(spec: PlatformSpec) -> SizeClass:
+    """The size class of the system pool's nodes: the biggest of the tracking server's and the endpoints'
+    (`gpu` there means the biggest CPU class, as in the Kubernetes target)."""
+    order: list[SizeClass] = ["small", "medium", "large"]
+    classes = [spec.registry.server_size, *(m.serving.size for m in spec.models)]
+    return max((c if c != "gpu" else "large" for c in classes), key=order.index)
 
 
 def shared_storage_class(spec: PlatformSpec) -> str | None:
@@ -85,10 +91,6 @@ def check(spec: PlatformSpec) -> list[Problem]:
     if not on_cluster(spec):
         return []
     facts = FACTS[spec.target]
-    if spec.target not in AVAILABLE:
-        return [Problem.at(f"{spec.target}.compute", (
-            f"'kubernetes' ({facts.service}) is not available on {spec.target} yet (the cluster profile is built "
-            f"on {', '.join(AVAILABLE)}); use 'managed'"))]
     problems = [p for p in kubernetes_rules.check(workload_spec(spec))
                 if not p.path.startswith("kubernetes.") and not p.path.endswith(".serving.public")]
     problems += [Problem.at(f"models[{i}].serving.public", (

@@ -1,5 +1,5 @@
 """What every AWS component shares: the network, the platform's KMS key, the runtime image repository, the
-runtime image itself and the platform's overview dashboard.
+runtime image itself and the platform's overview dashboard (managed profile only).
 
 A `shipyard:aws:Foundation` component (beside the four contract components) so that shared state has
 one owner. By default the program builds the runtime image and pushes it to the ECR repository this stack
@@ -72,9 +72,10 @@ class Foundation(pulumi.ComponentResource):
     image: pulumi.Output[str]
     repository_arn: pulumi.Output[str]
 
-    def __init__(self, name: str, spec: PlatformSpec, image: ImagePlan, overview: tuple[str, str],
+    def __init__(self, name: str, spec: PlatformSpec, image: ImagePlan, overview: tuple[str, str] | None,
                  opts: pulumi.ResourceOptions | None = None):
-        """`image` says whether to build the runtime image; `overview` is the platform dashboard's (name, body)."""
+        """`image` says whether to build the runtime image; `overview` is the platform dashboard's (name, body);
+        None (the EKS cluster profile, whose workloads publish no CloudWatch metrics) declares none."""
         super().__init__("shipyard:aws:Foundation", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.region = spec.region or ""
@@ -99,7 +100,8 @@ class Foundation(pulumi.ComponentResource):
             existing = ecr_repository_arn(image.pinned)
             self.repository_arn = pulumi.Output.from_input(existing) if existing else repository.arn
             self.image = repository.repository_url.apply(lambda url: mirrored_image(image.pinned or "", url))
-        cloudwatch.Dashboard(f"{spec.prefix}-overview", dashboard_name=overview[0], dashboard_body=overview[1],
-                             opts=child)
+        if overview is not None:
+            cloudwatch.Dashboard(f"{spec.prefix}-overview", dashboard_name=overview[0], dashboard_body=overview[1],
+                                 opts=child)
         self.register_outputs({"vpc_id": self.network.vpc_id, "key_arn": self.key.arn,
                                "repository_url": repository.repository_url, "image": self.image})

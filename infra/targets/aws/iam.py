@@ -48,6 +48,14 @@ def assume_role(service: str, source_account: str | None = None) -> Document:
     return document([trust])
 
 
+def pod_identity_trust(source_account: str) -> Document:
+    """The trust policy of a role that EKS Pod Identity hands to the pods of one ServiceAccount (the association
+    names the cluster, namespace and account; the agent tags the session with them)."""
+    return document([{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+                      "Action": ["sts:AssumeRole", "sts:TagSession"],
+                      "Condition": {"StringEquals": {"aws:SourceAccount": source_account}}}])
+
+
 def s3_access(bucket_arn: str, read: Sequence[str] = (), write: Sequence[str] = ()) -> list[Statement]:
     """Object access under key prefixes of one bucket (listing limited to those prefixes)."""
     prefixes = sorted({p.strip("/") for p in (*read, *write)})

@@ -28,6 +28,8 @@ LIMITS = {
     "dashboard": 255,
     "ecs": 255,
     "ecr": 256,
+    "eks_cluster": 100,
+    "node_group": 63,
 }
 
 

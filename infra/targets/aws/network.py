@@ -2,9 +2,9 @@
 or an existing VPC named in the spec; security groups with exactly the flows the workloads need.
 
 No subnet has a route to the internet and nothing gets a public address: SageMaker jobs and endpoints,
-the MLflow task and the database reach AWS's APIs through interface endpoints (and S3 through a
-gateway endpoint). With `networking.existing_network`, the VPC's own routing (NAT or endpoints) is used
-and its private subnets are the ones tagged `shipyard:tier=private`.
+the MLflow task and the database (or, on the EKS cluster profile, the cluster's nodes and pods) reach AWS's
+APIs through interface endpoints (and S3 through a gateway endpoint). With `networking.existing_network`, the
+VPC's own routing (NAT or endpoints) is used and its private subnets are the ones tagged `shipyard:tier=private`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pulumi
 from pulumi_aws import ec2, get_availability_zones_output, vpc
 
 from infra.spec import PlatformSpec
+from infra.targets.cluster import on_cluster
 
 HTTPS = 443
 #: Tag that marks the private subnets of an existing VPC the platform may use.
@@ -37,6 +38,14 @@ REGISTRY_ENDPOINTS: dict[str, dict[str, str]] = {
                     "ssmmessages": "ssmmessages"},        # ECS Exec: port forwarding to the tracking server
     "sagemaker": {"mlflow": "experiments"},               # SageMaker MLflow: aws.sagemaker.<region>.experiments
 }
+#: Interface endpoints of the EKS cluster profile (no SageMaker, no registry mode): images, logs, credentials,
+#: and what the nodes and the VPC CNI call.
+CLUSTER_ENDPOINTS: dict[str, str] = {
+    "ecr-api": "ecr.api", "ecr-dkr": "ecr.dkr", "logs": "logs", "sts": "sts",
+    "ec2": "ec2",                   # the VPC CNI's network interfaces and addresses
+    "eks": "eks",                   # the EKS API (nodes joining, `aws eks update-kubeconfig` inside the VPC)
+    "eks-auth": "eks-auth",         # EKS Pod Identity: pods' credentials
+}
 
 
 def endpoint_service(region: str, suffix: str) -> str:
@@ -46,8 +55,11 @@ def endpoint_service(region: str, suffix: str) -> str:
     return f"com.amazonaws.{region}.{suffix}"
 
 
-def interface_endpoints(registry_mode: str) -> dict[str, str]:
-    """Short name -> service suffix of every interface endpoint a platform in this registry mode needs."""
+def interface_endpoints(registry_mode: str, cluster: bool = False) -> dict[str, str]:
+    """Short name -> service suffix of every interface endpoint a platform in this registry mode needs (on the
+    EKS cluster profile, with `cluster`, the cluster's)."""
+    if cluster:
+        return dict(CLUSTER_ENDPOINTS)
     return {**INTERFACE_ENDPOINTS, **REGISTRY_ENDPOINTS[registry_mode]}
 
 
@@ -84,14 +96,15 @@ def security_group(name: str, description: str, vpc_id: pulumi.Input[str], tags:
 
 
 def allow(name: str, group: ec2.SecurityGroup, port: int, opts: pulumi.ResourceOptions, *, inbound: bool,
-          peer_group: ec2.SecurityGroup | None = None, cidr: pulumi.Input[str] | None = None,
+          peer_group: ec2.SecurityGroup | pulumi.Output[str] | None = None, cidr: pulumi.Input[str] | None = None,
           prefix_list: pulumi.Input[str] | None = None, description: str = "") -> None:
-    """One TCP flow on `port` into (inbound) or out of `group`, from/to exactly one peer."""
+    """One TCP flow on `port` into (inbound) or out of `group`, from/to exactly one peer (a security group, or
+    the id of one the stack does not declare, such as the security group EKS creates for a cluster)."""
     if sum(p is not None for p in (peer_group, cidr, prefix_list)) != 1:
         raise ValueError(f"{name}: a flow names exactly one peer")
     rule = vpc.SecurityGroupIngressRule if inbound else vpc.SecurityGroupEgressRule
     rule(name, security_group_id=group.id, ip_protocol="tcp", from_port=port, to_port=port,
-         referenced_security_group_id=peer_group.id if peer_group is not None else None,
+         referenced_security_group_id=peer_group.id if isinstance(peer_group, ec2.SecurityGroup) else peer_group,
          cidr_ipv4=cidr, prefix_list_id=prefix_list, description=description or name, opts=opts)
 
 
@@ -151,7 +164,7 @@ def _own_network(spec: PlatformSpec, opts: pulumi.ResourceOptions) -> Network:
     allow(f"{name}-endpoints-from-vpc", endpoints_sg, HTTPS, opts, inbound=True, cidr=main.cidr_block,
           description="HTTPS from the platform's subnets")
     subnet_ids = [s.id for s in subnets]
-    for short, suffix in interface_endpoints(settings.registry_mode).items():
+    for short, suffix in interface_endpoints(settings.registry_mode, on_cluster(spec)).items():
         ec2.VpcEndpoint(f"{name}-{short}", vpc_id=main.id, service_name=endpoint_service(region, suffix),
                         vpc_endpoint_type="Interface", private_dns_enabled=True, subnet_ids=subnet_ids,
                         security_group_ids=[endpoints_sg.id], tags={**tags, "Name": f"{name}-{short}"}, opts=opts)

@@ -2,9 +2,11 @@
 
 `build` declares, under one explicit AWS provider for the spec's region (tagging every resource with the
 spec's tags): the shared foundation (VPC, KMS key, image repository and the runtime image pushed into it,
-overview dashboard), the registry (MLflow, RDS or SageMaker's managed server, the artifact bucket), training
-(SageMaker pipelines on a schedule), and per model monitoring (drift job, alarms, alerts, retraining) and
-serving (a SageMaker endpoint). See docs/aws.md.
+overview dashboard), the registry
+(MLflow, RDS or SageMaker's managed server, the artifact bucket), training (SageMaker pipelines on a
+schedule), and per model monitoring (drift job, alarms, alerts, retraining) and serving (a SageMaker
+endpoint). With `aws.compute: kubernetes` the same provider carries the EKS cluster profile instead
+(`eks.build_cluster`). See docs/aws.md.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from infra.image import ImagePlan
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
+from infra.targets.aws.eks import build_cluster
 from infra.targets.aws.foundation import Foundation
 from infra.targets.aws.monitoring import AwsMonitoring, dashboard_body, dashboard_url
 from infra.targets.aws.names import aws_name
@@ -23,6 +26,7 @@ from infra.targets.aws.registry import AwsModelRegistry
 from infra.targets.aws.serving import AwsServingEndpoint
 from infra.targets.aws.training import AwsTrainingCluster
 from infra.targets.base import TargetResources
+from infra.targets.cluster import on_cluster
 
 
 def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage, image: ImagePlan,
@@ -32,6 +36,8 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: Pipel
         f"{spec.prefix}-aws", region=spec.region,
         default_tags=pulumi_aws.ProviderDefaultTagsArgs(tags=spec.all_tags),
         opts=pulumi.ResourceOptions(parent=platform))
+    if on_cluster(spec):
+        return build_cluster(platform, spec, package, image, secrets, provider)
     under = pulumi.ResourceOptions(parent=platform, providers={"aws": provider})
 
     overview = aws_name(spec.prefix, "overview", kind="dashboard")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pulumi
 import pulumi_random
-from pulumi_aws import cloudwatch, ecs, lb, rds, sagemaker, secretsmanager
+from pulumi_aws import cloudwatch, ec2, ecs, lb, rds, sagemaker, secretsmanager
 from pulumi_aws import iam as aws_iam
 
 from infra.components import ModelRegistry
@@ -119,6 +119,34 @@ def client_statements(server_arn: str, bucket_arn: str, *, write: bool = True) -
     return statements
 
 
+def postgres_instance(spec: PlatformSpec, base: Foundation,
+                      opts: pulumi.ResourceOptions) -> tuple[rds.Instance, pulumi.Output[str], ec2.SecurityGroup]:
+    """The registry's RDS PostgreSQL in the platform's subnets: private, encrypted with the platform key, backed
+    up, multi-AZ and deletion-protected as the spec says. Returns the instance, its generated password and its
+    security group, which admits nothing yet (the caller allows its clients)."""
+    prefix, database = spec.prefix, spec.registry.database
+    db_sg = security_group(f"{prefix}-database", "MLflow database", base.network.vpc_id, spec.all_tags,
+                           opts)
+    password = pulumi_random.RandomPassword(f"{prefix}-database", length=32, special=False, opts=opts)
+    subnets = rds.SubnetGroup(f"{prefix}-database", subnet_ids=base.network.subnet_ids, tags=spec.all_tags,
+                              opts=opts)
+    instance = rds.Instance(
+        f"{prefix}-mlflow", identifier=aws_name(prefix, "mlflow", kind="rds"),
+        engine="postgres", engine_version=POSTGRES_VERSION, auto_minor_version_upgrade=True,
+        instance_class=size(database.size).database, allocated_storage=database.storage_gb,
+        max_allocated_storage=database.storage_gb * 2, storage_type="gp3",
+        storage_encrypted=True, kms_key_id=base.key.arn,
+        db_name=DB_NAME, username=DB_USER, password=password.result,
+        db_subnet_group_name=subnets.name, vpc_security_group_ids=[db_sg.id], publicly_accessible=False,
+        multi_az=database.high_availability, backup_retention_period=database.backup_retention_days,
+        backup_window="02:00-03:00", maintenance_window="sun:03:30-sun:04:30",
+        deletion_protection=spec.is_prod, skip_final_snapshot=not spec.is_prod,
+        final_snapshot_identifier=aws_name(prefix, "mlflow-final", kind="rds") if spec.is_prod else None,
+        copy_tags_to_snapshot=True, apply_immediately=not spec.is_prod,
+        tags=spec.all_tags, opts=stateful(opts, spec))
+    return instance, password.result, db_sg
+
+
 class AwsModelRegistry(ModelRegistry):
     """MLflow, its backend and the artifact bucket."""
 
@@ -203,33 +231,15 @@ class AwsModelRegistry(ModelRegistry):
                   cidr=base.network.vpc_cidr, description="the external database, reachable inside the VPC")
             return self._external_database(database.external_url)
 
-        db_sg = security_group(f"{prefix}-database", "MLflow database", base.network.vpc_id, spec.all_tags,
-                               self.child)
+        instance, password, db_sg = postgres_instance(spec, base, self.child)
         allow(f"{prefix}-database-from-task", db_sg, POSTGRES, self.child, inbound=True, peer_group=task_sg)
         allow(f"{prefix}-task-to-database", task_sg, POSTGRES, self.child, inbound=False, peer_group=db_sg)
-        password = pulumi_random.RandomPassword(f"{prefix}-database", length=32, special=False, opts=self.child)
-        subnets = rds.SubnetGroup(f"{prefix}-database", subnet_ids=base.network.subnet_ids, tags=spec.all_tags,
-                                  opts=self.child)
-        instance = rds.Instance(
-            f"{prefix}-mlflow", identifier=aws_name(prefix, "mlflow", kind="rds"),
-            engine="postgres", engine_version=POSTGRES_VERSION, auto_minor_version_upgrade=True,
-            instance_class=size(database.size).database, allocated_storage=database.storage_gb,
-            max_allocated_storage=database.storage_gb * 2, storage_type="gp3",
-            storage_encrypted=True, kms_key_id=base.key.arn,
-            db_name=DB_NAME, username=DB_USER, password=password.result,
-            db_subnet_group_name=subnets.name, vpc_security_group_ids=[db_sg.id], publicly_accessible=False,
-            multi_az=database.high_availability, backup_retention_period=database.backup_retention_days,
-            backup_window="02:00-03:00", maintenance_window="sun:03:30-sun:04:30",
-            deletion_protection=spec.is_prod, skip_final_snapshot=not spec.is_prod,
-            final_snapshot_identifier=aws_name(prefix, "mlflow-final", kind="rds") if spec.is_prod else None,
-            copy_tags_to_snapshot=True, apply_immediately=not spec.is_prod,
-            tags=spec.all_tags, opts=stateful(self.child, spec))
         secret = secretsmanager.Secret(f"{prefix}-database", description="MLflow's PostgreSQL credentials and URL",
                                        kms_key_id=base.key.arn, recovery_window_in_days=30 if spec.is_prod else 0,
                                        tags=spec.all_tags, opts=stateful(self.child, spec))
         version = secretsmanager.SecretVersion(f"{prefix}-database", secret_id=secret.id, opts=self.child,
                                                secret_string=pulumi.Output.secret(pulumi.Output.all(
-                                                   password.result, instance.address).apply(
+                                                   password, instance.address).apply(
                                                    lambda values: database_secret(values[0], values[1]))))
         return secret.arn, secret.arn.apply(lambda arn: secret_key_ref(arn, "url")), [instance, version]
 

@@ -3,7 +3,9 @@
 `check` holds the spec to what AWS's APIs would refuse at `pulumi up` (region and VPC shapes, address plans,
 availability zones, names, rollouts on the fleet size), so `shipyard validate` says it first, located by key.
 `ignored` names every setting the AWS program does not use as written, with what happens instead; settings a
-registry mode or an existing network makes moot are named only when they differ from the defaults.
+registry mode or an existing network makes moot are named only when they differ from the defaults. With
+`aws.compute: kubernetes` (the EKS cluster profile) the region, network and name rules still hold; the rest are
+the Kubernetes target's (`infra.targets.cluster`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 from infra.problems import Notice, Problem
 from infra.spec import AwsSpec, PlatformSpec
 from infra.targets import cluster
+from infra.targets.aws import eks_facts
 from infra.targets.aws.jobs import aws_cron
 from infra.targets.aws.names import LIMITS, aws_name
 from infra.targets.aws.rollout import fleet_size, shift_notices, shift_problem, traffic_shift
@@ -41,6 +44,9 @@ NAME_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "schedule": (re.compile(r"^[0-9a-zA-Z_.-]+$"), "schedules: letters, digits, '-', '_', '.'"),
     "rule": (re.compile(r"^[0-9a-zA-Z_.-]+$"), "EventBridge rules: letters, digits, '-', '_', '.'"),
     "ecs": (re.compile(r"^[a-zA-Z0-9_-]+$"), "ECS clusters: letters, digits, '-', '_'"),
+    "eks_cluster": (re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]*$"), "EKS clusters: a letter or digit first, then "
+                                                                 "letters, digits, '-', '_'"),
+    "node_group": (re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]*$"), "EKS node groups: letters, digits, '-', '_'"),
 }
 
 
@@ -60,8 +66,23 @@ def self_hosted_database(spec: PlatformSpec) -> bool:
     return spec.aws_settings.registry_mode == "self-hosted" and spec.registry.database.external_url is None
 
 
+def _cluster_names(spec: PlatformSpec) -> list[tuple[str, str, str]]:
+    """The physical names of the EKS cluster profile (the workloads' own are the Kubernetes target's)."""
+    prefix = spec.prefix
+    names = [("name", "ecr", aws_name(prefix, "runtime", kind="ecr")),
+             ("name", "eks_cluster", aws_name(prefix, "eks", kind="eks_cluster"))]
+    names += [("training", "node_group", aws_name(plan.name, kind="node_group"))
+              for plan in eks_facts.node_group_plans(spec)]
+    if spec.registry.database.external_url is None:
+        names += [("name", "rds", aws_name(prefix, "mlflow", kind="rds")),
+                  ("name", "rds", aws_name(prefix, "mlflow-final", kind="rds"))]
+    return names
+
+
 def generated_names(spec: PlatformSpec) -> list[tuple[str, str, str]]:
     """(key path that drives it, kind, name) of every physical name the AWS program gives, as it gives it."""
+    if cluster.on_cluster(spec):
+        return _cluster_names(spec)
     prefix, mode = spec.prefix, spec.aws_settings.registry_mode
     names = [("name", "ecr", aws_name(prefix, "runtime", kind="ecr"))]
     if mode == "sagemaker":
@@ -125,7 +146,11 @@ def _rollout_problems(spec: PlatformSpec) -> list[Problem]:
 
 
 def check(spec: PlatformSpec) -> list[Problem]:
-    """Everything in `spec` the AWS target refuses, located by key path."""
+    """Everything in `spec` the AWS target refuses, located by key path: on the EKS cluster profile the region,
+    network and name rules (EKS's names included) and the Kubernetes target's (`infra.targets.cluster`)."""
+    if cluster.on_cluster(spec):
+        return (region_problems(spec.region) + _network_problems(spec) + _name_problems(spec)
+                + cluster.check(spec))
     problems = region_problems(spec.region) + schedule_problems(spec, aws_cron)
     for i, model in enumerate(spec.models):
         if model.serving.public:
@@ -138,7 +163,7 @@ def check(spec: PlatformSpec) -> list[Problem]:
         problems.append(Problem.at("registry.database.external_url.ref", (
             f"{external.ref!r} must be the ARN of a Secrets Manager secret holding the URL "
             "('arn:aws:secretsmanager:<region>:<account>:secret:<name>')")))
-    return problems + _network_problems(spec) + _rollout_problems(spec) + _name_problems(spec) + cluster.check(spec)
+    return problems + _network_problems(spec) + _rollout_problems(spec) + _name_problems(spec)
 
 
 _DATABASE_KEYS = ("size", "storage_gb", "high_availability", "backup_retention_days", "external_url")
@@ -183,18 +208,37 @@ def _table(spec: PlatformSpec, table: dict[str, str]) -> list[Notice]:
     return [Notice(key, table[key]) for key in changed(spec, *table)]
 
 
+def _own_vpc_notices(spec: PlatformSpec) -> list[Notice]:
+    if spec.networking.existing_network is None:
+        return []
+    return _aws_notices(spec, dict.fromkeys(_OWN_VPC_KEYS, "not used with networking.existing_network: the VPC's "
+                                                           "own subnets tagged shipyard:tier=private are used"))
+
+
+#: On the EKS cluster profile: settings of the managed profile (under `aws.`) -> what happens instead.
+_CLUSTER: dict[str, str] = {
+    "registry_mode": ("not used with aws.compute 'kubernetes': MLflow runs on the cluster (the Kubernetes "
+                      "target's tracking server) on the stack's RDS PostgreSQL"),
+}
+
+
+def _aws_notices(spec: PlatformSpec, table: dict[str, str]) -> list[Notice]:
+    """Notices for keys of the `aws` section that differ from its defaults."""
+    defaults = AwsSpec()
+    return [Notice(f"aws.{key}", message) for key, message in table.items()
+            if getattr(spec.aws_settings, key) != getattr(defaults, key)]
+
+
 def ignored(spec: PlatformSpec) -> list[Notice]:
     """Every setting of `spec` the AWS target does not honour, with what happens instead."""
+    if cluster.on_cluster(spec):
+        return cluster.ignored(spec) + _aws_notices(spec, _CLUSTER) + _own_vpc_notices(spec)
     notices = _table(spec, _NEVER)
     if spec.aws_settings.registry_mode == "sagemaker":
         notices += _table(spec, _MANAGED)
     elif spec.registry.database.external_url is not None:
         notices += _table(spec, _EXTERNAL)
-    if spec.networking.existing_network is not None:
-        defaults = AwsSpec()
-        notices += [Notice(f"aws.{key}", "not used with networking.existing_network: the VPC's own subnets tagged "
-                                         "shipyard:tier=private are used")
-                    for key in _OWN_VPC_KEYS if getattr(spec.aws_settings, key) != getattr(defaults, key)]
+    notices += _own_vpc_notices(spec)
     for i, model in enumerate(spec.models):
         serving = model.serving
         if serving.min_replicas == 0:

@@ -5,6 +5,9 @@ A `shipyard:azure:Foundation` component (beside the four contract components) so
 owner. Everything data-holding is reached through private endpoints on the platform's VNet (or the subnets
 this stack adds to an existing VNet, `networking.existing_network`); the Container Apps environment is
 internal to the VNet, with a private DNS zone for its apps.
+
+For the AKS cluster profile (`cluster=True`) the first subnet holds the cluster's nodes instead of the Container
+Apps environment, and neither the environment nor Key Vault (the registry's secrets live in the cluster) is made.
 """
 
 from __future__ import annotations
@@ -42,14 +45,22 @@ PRIVATE_ZONES = {"blob": "privatelink.blob.core.windows.net", "vault": "privatel
 SUBNETS = (("apps", 23, "Microsoft.App/environments"),
            ("postgres", 26, "Microsoft.DBforPostgreSQL/flexibleServers"),
            ("endpoints", 26, None))
+#: The AKS cluster profile's subnets: the nodes' (Azure CNI overlay: one address per node) in the apps' place.
+CLUSTER_SUBNETS = (("nodes", 23, None), *SUBNETS[1:])
 
 
-def carve(cidr: str) -> dict[str, str]:
-    """The three subnets' CIDRs, consecutive from the start of `cidr` (apps /23, postgres /26, endpoints /26)."""
+def subnet_layout(cluster: bool) -> tuple[tuple[str, int, str | None], ...]:
+    """The subnets of a profile: (role, prefix length, delegation)."""
+    return CLUSTER_SUBNETS if cluster else SUBNETS
+
+
+def carve(cidr: str, cluster: bool = False) -> dict[str, str]:
+    """The three subnets' CIDRs, consecutive from the start of `cidr` (apps or nodes /23, postgres /26,
+    endpoints /26)."""
     space = ipaddress.ip_network(cidr)
     cursor = int(space.network_address)
     carved = {}
-    for role, length, _ in SUBNETS:
+    for role, length, _ in subnet_layout(cluster):
         block = ipaddress.ip_network(f"{ipaddress.ip_address(cursor)}/{length}")
         if not block.subnet_of(space):
             raise ValueError(f"{cidr} is too small for the platform's subnets (needs a /22)")
@@ -87,10 +98,12 @@ class Network:
 class Foundation(pulumi.ComponentResource):
     """The resource group, network, private DNS, vault, registry, logs and the Container Apps environment."""
 
-    def __init__(self, name: str, spec: PlatformSpec, image: ImagePlan, opts: pulumi.ResourceOptions | None = None):
-        """`image` says whether to build the runtime image."""
+    def __init__(self, name: str, spec: PlatformSpec, image: ImagePlan, opts: pulumi.ResourceOptions | None = None,
+                 cluster: bool = False):
+        """`image` says whether to build the runtime image; `cluster` lays the foundation out for the AKS cluster
+        profile (see the module docstring)."""
         super().__init__("shipyard:azure:Foundation", name, None, opts)
-        self.spec = spec
+        self.spec, self.cluster = spec, cluster
         self.child = pulumi.ResourceOptions(parent=self)
         self.tags = spec.all_tags
         self.location = spec.region or ""
@@ -99,13 +112,16 @@ class Foundation(pulumi.ComponentResource):
         client = authorization.get_client_config_output(opts=pulumi.InvokeOptions(parent=self))
         self.subscription = client.subscription_id
         self.tenant = client.tenant_id
+        self.deployer = client.object_id
         group = resources.ResourceGroup(f"{self.prefix}-rg", resource_group_name=layout.resource_group(spec),
                                         location=self.location, tags=self.tags, opts=self.child)
         self.group_name = group.name
         self.group_id = group.id
         self.network = self._network()
-        self.zones = {key: self.private_zone(key, zone) for key, zone in PRIVATE_ZONES.items()}
-        self.vault = self._vault()
+        self.zones = {key: self.private_zone(key, zone) for key, zone in PRIVATE_ZONES.items()
+                      if not (cluster and key == "vault")}
+        if not cluster:
+            self.vault = self._vault()
         self.registry = self._registry()
         if image.pinned is None:
             # Pushed with the deployer's `az acr login` (the registry has no admin user), from inside
@@ -115,10 +131,12 @@ class Foundation(pulumi.ComponentResource):
         else:
             self.image = self.registry.login_server.apply(lambda server: image_reference(image.pinned or "", server))
         self.workspace, self.insights = self._observability()
-        self.environment = self._environment()
-        self.register_outputs({"resource_group": self.group_name, "vnet_id": self.network.vnet_id,
-                               "registry": self.registry.login_server, "image": self.image,
-                               "vault_uri": self.vault.properties.vault_uri, "insights_id": self.insights.id})
+        outputs = {"resource_group": self.group_name, "vnet_id": self.network.vnet_id,
+                   "registry": self.registry.login_server, "image": self.image, "insights_id": self.insights.id}
+        if not cluster:
+            self.environment = self._environment()
+            outputs["vault_uri"] = self.vault.properties.vault_uri
+        self.register_outputs(outputs)
 
     # ------------------------------------------------------------------------------------------- helpers
 
@@ -167,7 +185,7 @@ class Foundation(pulumi.ComponentResource):
 
     def _network(self) -> Network:
         spec, settings = self.spec, self.spec.azure_settings
-        cidrs = carve(settings.vnet_cidr)
+        cidrs = carve(settings.vnet_cidr, self.cluster)
         existing = spec.networking.existing_network
         if existing:
             vnet_group, vnet_name = existing_network(existing)
@@ -180,7 +198,7 @@ class Foundation(pulumi.ComponentResource):
             vnet_group, vnet_name, vnet_id = self.group_name, vnet.name, vnet.id
         subnets: dict[str, pulumi.Output[str]] = {}
         previous: list[pulumi.Resource] = []
-        for role, _, service in SUBNETS:
+        for role, _, service in subnet_layout(self.cluster):
             subnet = network.Subnet(
                 f"{self.prefix}-{role}", subnet_name=azure_name(self.prefix, role, kind="network"),
                 resource_group_name=vnet_group, virtual_network_name=vnet_name, address_prefix=cidrs[role],

@@ -20,6 +20,10 @@ ROLES = {
     "acr_pull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",          # AcrPull
     "secrets_user": "4633458b-17de-408a-b874-0445c86b69e6",      # Key Vault Secrets User
     "metrics_publisher": "3913510d-42f4-4e42-8a64-420c390055eb",  # Monitoring Metrics Publisher
+    # The AKS cluster profile: the control plane's, and the deployer's on the cluster (Kubernetes RBAC via Entra).
+    "network_contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",  # Network Contributor
+    "identity_operator": "f1a07417-d97a-45cb-824c-7a7467783830",    # Managed Identity Operator
+    "aks_cluster_admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",    # Azure Kubernetes Service RBAC Cluster Admin
 }
 #: What the monitor needs to start its model's training job, as a custom role's actions.
 START_JOB_ACTIONS = ("Microsoft.App/jobs/read", "Microsoft.App/jobs/start/action")

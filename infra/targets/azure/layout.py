@@ -61,6 +61,21 @@ def identity(spec: PlatformSpec, workload: str) -> str:
     return azure_name(spec.prefix, workload, "id", kind="identity")
 
 
+def aks_cluster(spec: PlatformSpec) -> str:
+    """The AKS cluster (the cluster profile)."""
+    return azure_name(spec.prefix, "aks", kind="cluster")
+
+
+def aks_dns_prefix(spec: PlatformSpec) -> str:
+    """The AKS cluster's DNS prefix (the API server's host name starts with it)."""
+    return azure_name(spec.prefix, "aks", kind="dns_prefix")
+
+
+def node_resource_group(spec: PlatformSpec) -> str:
+    """The resource group AKS keeps the nodes' VM scale sets, disks and load balancer in."""
+    return azure_name(spec.prefix, "aks", "nodes", kind="resource_group")
+
+
 def workspace(spec: PlatformSpec) -> str:
     """The Log Analytics workspace."""
     return azure_name(spec.prefix, "logs", kind="workspace")
@@ -92,9 +107,18 @@ def postgres(spec: PlatformSpec, subscription: str) -> str:
 
 
 def generated_names(spec: PlatformSpec) -> dict[str, tuple[str, str]]:
-    """Every name derived from the spec: key path that drives it (plus the name) -> (kind, name)."""
+    """Every name derived from the spec: key path that drives it (plus the name) -> (kind, name); on the AKS
+    cluster profile the cluster's and the shared resources' (no Container Apps, vault or action groups)."""
     sub = _PLACEHOLDER_SUBSCRIPTION
     names: dict[str, tuple[str, str]] = {}
+    if spec.compute == "kubernetes":
+        for kind, name in (("resource_group", resource_group(spec)), ("network", network(spec)),
+                           ("workspace", workspace(spec)), ("storage", storage_account(spec, sub)),
+                           ("registry", registry(spec, sub)), ("postgres", postgres(spec, sub)),
+                           ("identity", identity(spec, "kubelet")), ("cluster", aks_cluster(spec)),
+                           ("dns_prefix", aks_dns_prefix(spec)), ("resource_group", node_resource_group(spec))):
+            names[f"name ({name})"] = (kind, name)
+        return names
     for kind, name in (("resource_group", resource_group(spec)), ("network", network(spec)),
                        ("environment", environment(spec)), ("container_app", mlflow_app(spec)),
                        ("workspace", workspace(spec)), ("storage", storage_account(spec, sub)),

@@ -46,6 +46,9 @@ RULES: dict[str, NameRule] = {
     "action_group_short": NameRule(1, 12, False, r"[a-z0-9]+"),
     "container": NameRule(3, 63, True, _DASHED),
     "secret": NameRule(1, 127, True, _DASHED),
+    "cluster": NameRule(1, 63, True, _DASHED),
+    "dns_prefix": NameRule(1, 54, True, _DASHED),
+    "node_pool": NameRule(1, 12, False, r"[a-z][a-z0-9]*"),
 }
 #: Kinds whose names are global DNS names: they carry a hash of the subscription and the prefix.
 GLOBAL = frozenset({"storage", "key_vault", "registry", "postgres"})

@@ -10,6 +10,8 @@ reads with MLflow's identity: it never appears in plaintext in an input or outpu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_random
 from pulumi_azure_native import app, dbforpostgresql, keyvault, storage
@@ -54,6 +56,85 @@ def secret_uri(vault_uri: pulumi.Input[str], name: str) -> pulumi.Output[str]:
     return pulumi.Output.from_input(vault_uri).apply(lambda uri: f"{uri.rstrip('/')}/secrets/{name}")
 
 
+def artifact_storage(spec: PlatformSpec, base: Foundation, opts: pulumi.ResourceOptions,
+                     containers: Mapping[str, str] = layout.CONTAINERS
+                     ) -> tuple[storage.StorageAccount, dict[str, storage.BlobContainer]]:
+    """The platform's storage account (no anonymous access, no shared keys, TLS 1.2, versioning, soft delete,
+    a lifecycle rule for old versions, a private endpoint) and its blob `containers` (key -> name)."""
+    artifacts = spec.registry.artifacts
+    account = storage.StorageAccount(
+        f"{spec.prefix}-storage", account_name=base.subscription.apply(lambda s: layout.storage_account(spec, s)),
+        resource_group_name=base.group_name, location=base.location, kind="StorageV2", access_tier="Hot",
+        sku=storage.SkuArgs(name="Standard_ZRS" if spec.is_prod else "Standard_LRS"),
+        allow_blob_public_access=False, allow_shared_key_access=False, default_to_o_auth_authentication=True,
+        minimum_tls_version="TLS1_2", enable_https_traffic_only=True, allow_cross_tenant_replication=False,
+        encryption=storage.EncryptionArgs(
+            key_source="Microsoft.Storage", require_infrastructure_encryption=True,
+            services=storage.EncryptionServicesArgs(blob=storage.EncryptionServiceArgs(enabled=True,
+                                                                                       key_type="Account"))),
+        public_network_access="Enabled",
+        network_rule_set=storage.NetworkRuleSetArgs(default_action="Deny", bypass="AzureServices", ip_rules=[
+            storage.IPRuleArgs(i_p_address_or_range=cidr, action="Allow")
+            for cidr in spec.networking.allowed_cidrs]),
+        tags=base.tags, opts=stateful(opts, spec))
+    retention = DELETE_RETENTION_DAYS[spec.is_prod]
+    storage.BlobServiceProperties(
+        f"{spec.prefix}-blob-service", account_name=account.name, resource_group_name=base.group_name,
+        blob_services_name="default", is_versioning_enabled=artifacts.versioning,
+        delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=retention),
+        container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=retention),
+        opts=opts)
+    created = {
+        key: storage.BlobContainer(f"{spec.prefix}-{key}", container_name=container, account_name=account.name,
+                                   resource_group_name=base.group_name, public_access="None",
+                                   opts=stateful(opts, spec))
+        for key, container in containers.items()}
+    storage.ManagementPolicy(
+        f"{spec.prefix}-lifecycle", account_name=account.name, resource_group_name=base.group_name,
+        management_policy_name="default", opts=opts,
+        policy=storage.ManagementPolicySchemaArgs(rules=[storage.ManagementPolicyRuleArgs(
+            name="expire-old-versions", type="Lifecycle", enabled=True,
+            definition=storage.ManagementPolicyDefinitionArgs(
+                filters=storage.ManagementPolicyFilterArgs(blob_types=["blockBlob"]),
+                actions=storage.ManagementPolicyActionArgs(version=storage.ManagementPolicyVersionArgs(
+                    delete=storage.DateAfterCreationArgs(
+                        days_after_creation_greater_than=artifacts.noncurrent_version_retention_days)))))]))
+    base.private_endpoint("blob", account.id, "blob", opts)
+    return account, created
+
+
+def postgres_server(spec: PlatformSpec, base: Foundation, opts: pulumi.ResourceOptions
+                    ) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
+    """The registry's PostgreSQL Flexible Server on its delegated subnet (private only, backups, zone-redundant HA
+    when asked): its SQLAlchemy URL as a Pulumi secret, and the database MLflow needs before it starts."""
+    database = spec.registry.database
+    row = size(database.size)
+    zone = base.private_zone("postgres", f"{spec.prefix}.private.postgres.database.azure.com")
+    password = pulumi_random.RandomPassword(f"{spec.prefix}-database", length=32, special=False, opts=opts)
+    server = dbforpostgresql.Server(
+        f"{spec.prefix}-mlflow-db", server_name=base.subscription.apply(lambda s: layout.postgres(spec, s)),
+        resource_group_name=base.group_name, location=base.location, version=POSTGRES_VERSION,
+        administrator_login=DB_USER, administrator_login_password=pulumi.Output.secret(password.result),
+        sku=dbforpostgresql.SkuArgs(name=row.database_sku, tier=row.database_tier),
+        storage=dbforpostgresql.StorageArgs(storage_size_gb=postgres_storage_gb(database.storage_gb),
+                                            auto_grow="Enabled"),
+        backup=dbforpostgresql.BackupArgs(backup_retention_days=backup_days(database.backup_retention_days),
+                                          geo_redundant_backup="Enabled" if spec.is_prod else "Disabled"),
+        high_availability=dbforpostgresql.HighAvailabilityArgs(
+            mode="ZoneRedundant" if database.high_availability else "Disabled"),
+        network=dbforpostgresql.NetworkArgs(delegated_subnet_resource_id=base.network.subnets["postgres"],
+                                            private_dns_zone_arm_resource_id=zone.id,
+                                            public_network_access="Disabled"),
+        auth_config=dbforpostgresql.AuthConfigArgs(password_auth="Enabled", active_directory_auth="Disabled"),
+        tags=base.tags, opts=stateful(opts, spec))
+    created = dbforpostgresql.Database(f"{spec.prefix}-mlflow-db", database_name=DB_NAME, server_name=server.name,
+                                       resource_group_name=base.group_name, charset="UTF8", collation="en_US.utf8",
+                                       opts=stateful(opts, spec))
+    url = pulumi.Output.all(password.result, server.fully_qualified_domain_name).apply(
+        lambda values: database_url(values[0], values[1]))
+    return pulumi.Output.secret(url), [created]
+
+
 class AzureModelRegistry(ModelRegistry):
     """MLflow, its database and the platform's storage account."""
 
@@ -64,7 +145,7 @@ class AzureModelRegistry(ModelRegistry):
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
         self.spec, self.base, self.secrets = spec, base, secrets
-        self.account = self._storage()
+        self.account, self.containers = artifact_storage(spec, base, self.child)
         self.account_name = self.account.name
         self.artifact_uri = self.account.name.apply(lambda account: artifact_uri(account, layout.CONTAINERS["mlflow"]))
         self.identity = base.workload("mlflow")
@@ -79,81 +160,15 @@ class AzureModelRegistry(ModelRegistry):
         iam.grant(workload, role, self.containers[container].id, f"container-{container}", self.base.subscription,
                   self.child)
 
-    def _storage(self) -> storage.StorageAccount:
-        spec, base = self.spec, self.base
-        artifacts = spec.registry.artifacts
-        account = storage.StorageAccount(
-            f"{spec.prefix}-storage", account_name=base.subscription.apply(lambda s: layout.storage_account(spec, s)),
-            resource_group_name=base.group_name, location=base.location, kind="StorageV2", access_tier="Hot",
-            sku=storage.SkuArgs(name="Standard_ZRS" if spec.is_prod else "Standard_LRS"),
-            allow_blob_public_access=False, allow_shared_key_access=False, default_to_o_auth_authentication=True,
-            minimum_tls_version="TLS1_2", enable_https_traffic_only=True, allow_cross_tenant_replication=False,
-            encryption=storage.EncryptionArgs(
-                key_source="Microsoft.Storage", require_infrastructure_encryption=True,
-                services=storage.EncryptionServicesArgs(blob=storage.EncryptionServiceArgs(enabled=True,
-                                                                                           key_type="Account"))),
-            public_network_access="Enabled",
-            network_rule_set=storage.NetworkRuleSetArgs(default_action="Deny", bypass="AzureServices", ip_rules=[
-                storage.IPRuleArgs(i_p_address_or_range=cidr, action="Allow")
-                for cidr in spec.networking.allowed_cidrs]),
-            tags=base.tags, opts=stateful(self.child, spec))
-        retention = DELETE_RETENTION_DAYS[spec.is_prod]
-        storage.BlobServiceProperties(
-            f"{spec.prefix}-blob-service", account_name=account.name, resource_group_name=base.group_name,
-            blob_services_name="default", is_versioning_enabled=artifacts.versioning,
-            delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=retention),
-            container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=retention),
-            opts=self.child)
-        self.containers = {
-            key: storage.BlobContainer(f"{spec.prefix}-{key}", container_name=container, account_name=account.name,
-                                       resource_group_name=base.group_name, public_access="None",
-                                       opts=stateful(self.child, spec))
-            for key, container in layout.CONTAINERS.items()}
-        storage.ManagementPolicy(
-            f"{spec.prefix}-lifecycle", account_name=account.name, resource_group_name=base.group_name,
-            management_policy_name="default", opts=self.child,
-            policy=storage.ManagementPolicySchemaArgs(rules=[storage.ManagementPolicyRuleArgs(
-                name="expire-old-versions", type="Lifecycle", enabled=True,
-                definition=storage.ManagementPolicyDefinitionArgs(
-                    filters=storage.ManagementPolicyFilterArgs(blob_types=["blockBlob"]),
-                    actions=storage.ManagementPolicyActionArgs(version=storage.ManagementPolicyVersionArgs(
-                        delete=storage.DateAfterCreationArgs(
-                            days_after_creation_greater_than=artifacts.noncurrent_version_retention_days)))))]))
-        base.private_endpoint("blob", account.id, "blob", self.child)
-        return account
-
     def _database(self) -> pulumi.Output[str]:
         """The backend store's URL as a Key Vault secret URI: a PostgreSQL server's, or the spec's external one."""
-        spec, base = self.spec, self.base
-        database = spec.registry.database
+        database = self.spec.registry.database
         if database.external_url is not None:
             if database.external_url.ref is not None:
                 return pulumi.Output.from_input(database.external_url.ref)
             return self._secret(self.secrets.value(database.external_url))
-        row = size(database.size)
-        zone = base.private_zone("postgres", f"{spec.prefix}.private.postgres.database.azure.com")
-        password = pulumi_random.RandomPassword(f"{spec.prefix}-database", length=32, special=False, opts=self.child)
-        server = dbforpostgresql.Server(
-            f"{spec.prefix}-mlflow-db", server_name=base.subscription.apply(lambda s: layout.postgres(spec, s)),
-            resource_group_name=base.group_name, location=base.location, version=POSTGRES_VERSION,
-            administrator_login=DB_USER, administrator_login_password=pulumi.Output.secret(password.result),
-            sku=dbforpostgresql.SkuArgs(name=row.database_sku, tier=row.database_tier),
-            storage=dbforpostgresql.StorageArgs(storage_size_gb=postgres_storage_gb(database.storage_gb),
-                                                auto_grow="Enabled"),
-            backup=dbforpostgresql.BackupArgs(backup_retention_days=backup_days(database.backup_retention_days),
-                                              geo_redundant_backup="Enabled" if spec.is_prod else "Disabled"),
-            high_availability=dbforpostgresql.HighAvailabilityArgs(
-                mode="ZoneRedundant" if database.high_availability else "Disabled"),
-            network=dbforpostgresql.NetworkArgs(delegated_subnet_resource_id=base.network.subnets["postgres"],
-                                                private_dns_zone_arm_resource_id=zone.id,
-                                                public_network_access="Disabled"),
-            auth_config=dbforpostgresql.AuthConfigArgs(password_auth="Enabled", active_directory_auth="Disabled"),
-            tags=base.tags, opts=stateful(self.child, spec))
-        dbforpostgresql.Database(f"{spec.prefix}-mlflow-db", database_name=DB_NAME, server_name=server.name,
-                                 resource_group_name=base.group_name, charset="UTF8", collation="en_US.utf8",
-                                 opts=stateful(self.child, spec))
-        return self._secret(pulumi.Output.all(password.result, server.fully_qualified_domain_name).apply(
-            lambda values: database_url(values[0], values[1])))
+        url, _ = postgres_server(self.spec, self.base, self.child)
+        return self._secret(url)
 
     def _secret(self, url: pulumi.Input[str]) -> pulumi.Output[str]:
         spec, base = self.spec, self.base

@@ -1,4 +1,8 @@
-"""What the Azure target refuses (`check`) and what it does not honour (`ignored`): pure, no SDK."""
+"""What the Azure target refuses (`check`) and what it does not honour (`ignored`): pure, no SDK.
+
+With `azure.compute: kubernetes` (the AKS cluster profile) the region, name and network rules still hold; the rest
+are the Kubernetes target's (`infra.targets.cluster`) and AKS's own (GPU VM sizes, address ranges).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ import re
 from infra.problems import Notice, Problem
 from infra.spec import PlatformSpec
 from infra.targets import cluster
-from infra.targets.azure import layout
+from infra.targets.azure import aks_facts, layout
 from infra.targets.azure.names import RULES
-from infra.targets.azure.sizes import GPU_REGIONS, GPUS_PER_REPLICA, backup_days, postgres_storage_gb
+from infra.targets.azure.sizes import GPU_REGIONS, GPU_VM_SIZES, GPUS_PER_REPLICA, backup_days, postgres_storage_gb
 from infra.targets.baseline import changed
 
 #: Azure public-cloud regions by their programmatic name (what `az account list-locations` calls `name`).
@@ -79,21 +83,42 @@ def name_problems(spec: PlatformSpec) -> list[Problem]:
             for key, (kind, name) in layout.generated_names(spec).items() if not RULES[kind].accepts(name)]
 
 
+def _aks_problems(spec: PlatformSpec) -> list[Problem]:
+    """What AKS refuses: a GPU count no T4 VM has, a VNet overlapping the cluster's pod or Service range."""
+    problems = []
+    if spec.training.size == "gpu" and spec.training.gpu_count not in GPU_VM_SIZES:
+        problems.append(Problem.at("training.gpu_count", (
+            f"AKS's T4 node sizes carry {', '.join(map(str, GPU_VM_SIZES))} GPUs; got {spec.training.gpu_count}")))
+    overlaps = aks_facts.range_overlaps(spec.azure_settings.vnet_cidr)
+    if overlaps:
+        problems.append(Problem.at("azure.vnet_cidr", (
+            f"{spec.azure_settings.vnet_cidr!r} overlaps the cluster's pod or Service range ({', '.join(overlaps)}); "
+            "pick another private range")))
+    return problems
+
+
 def check(spec: PlatformSpec) -> list[Problem]:
     """Everything in `spec` the Azure target refuses, located by key path."""
-    problems = region_problems(spec.region) + _gpu_problems(spec) + _reference_problems(spec) + name_problems(spec)
+    problems = region_problems(spec.region) + name_problems(spec) + _network_problems(spec)
+    if cluster.on_cluster(spec):
+        return problems + _aks_problems(spec) + cluster.check(spec)
+    problems += _gpu_problems(spec) + _reference_problems(spec)
     for i, model in enumerate(spec.models):
         if model.serving.public:
             problems.append(Problem.at(f"models[{i}].serving.public", (
                 "is not supported on target 'azure': the platform's Container Apps environment is internal to "
                 "its VNet; publish an endpoint through your own Application Gateway or Front Door, or set "
                 "serving.public: false")))
+    return problems
+
+
+def _network_problems(spec: PlatformSpec) -> list[Problem]:
     network = spec.networking.existing_network
     if network is not None and not VNET_ID.match(network):
-        problems.append(Problem.at("networking.existing_network", (
+        return [Problem.at("networking.existing_network", (
             f"{network!r} is not a VNet resource id ('/subscriptions/<id>/resourceGroups/<group>/providers/"
-            "Microsoft.Network/virtualNetworks/<name>')")))
-    return problems + cluster.check(spec)
+            "Microsoft.Network/virtualNetworks/<name>')"))]
+    return []
 
 
 #: Platform-level keys the Azure target does not use -> what happens instead.
@@ -110,6 +135,8 @@ _PLATFORM: dict[str, str] = {
 
 def ignored(spec: PlatformSpec) -> list[Notice]:
     """Every setting of `spec` the Azure target does not honour, with what happens instead."""
+    if cluster.on_cluster(spec):
+        return cluster.ignored(spec)
     notices = [Notice(key, _PLATFORM[key]) for key in changed(spec, *_PLATFORM)]
     database = spec.registry.database
     written = set(changed(spec, "registry.database.backup_retention_days", "registry.database.storage_gb"))

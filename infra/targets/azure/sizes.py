@@ -71,3 +71,15 @@ def postgres_storage_gb(requested: int) -> int:
 def backup_days(requested: int) -> int:
     """The spec's backup retention within what PostgreSQL Flexible Server accepts."""
     return min(max(requested, BACKUP_DAYS[0]), BACKUP_DAYS[1])
+
+
+#: AKS node VM size per size class (the AKS cluster profile): the Kubernetes target's requests and limits of
+#: that class fit with room for the node's own daemons (`infra/targets/kubernetes/sizes.py`); every size takes
+#: Premium SSD (the `s`), which the `managed-csi-premium` volumes need.
+NODE_VM_SIZES: dict[SizeClass, str] = {
+    "small": "Standard_D2s_v5",
+    "medium": "Standard_D4s_v5",
+    "large": "Standard_D8s_v5",
+}
+#: AKS GPU nodes: NVIDIA T4 on NCasT4_v3 VMs, by GPUs per node (the family carries 1 or 4).
+GPU_VM_SIZES: dict[int, str] = {1: "Standard_NC8as_T4_v3", 4: "Standard_NC64as_T4_v3"}

@@ -9,6 +9,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from infra.spec import PlatformSpec, SizeClass
+from infra.targets.cluster import system_size_class
 
 #: Node machine per size class: the Kubernetes target's requests and limits of that class fit with room for the
 #: node's own daemons (`infra/targets/kubernetes/sizes.py`).
@@ -82,11 +83,8 @@ def training_machine(spec: PlatformSpec) -> str:
 
 
 def system_machine(spec: PlatformSpec) -> str:
-    """The system pool's machine: large enough for the biggest of the tracking server and the endpoints
-    (`gpu` there means the biggest CPU class, as in the Kubernetes target)."""
-    order = list(MACHINES)
-    classes = [spec.registry.server_size, *(m.serving.size for m in spec.models)]
-    return MACHINES[max((c if c != "gpu" else "large" for c in classes), key=order.index)]
+    """The system pool's machine: large enough for the biggest of the tracking server and the endpoints."""
+    return MACHINES[system_size_class(spec)]
 
 
 def range_overlaps(subnet: str) -> list[str]:

@@ -80,8 +80,10 @@ class Context:
                               annotations=dict(annotations) if annotations else None)
 
     def pod_meta(self, workload: Workload, annotations: Mapping[str, str] | None = None) -> ObjectMetaArgs:
-        """Metadata of a pod template: labels only (pods are named by their controller)."""
-        return ObjectMetaArgs(labels=workload.labels, annotations=dict(annotations) if annotations else None)
+        """Metadata of a pod template: labels (with the profile's for this workload) and annotations only (pods
+        are named by their controller)."""
+        labels = {**workload.labels, **self.profile.pod_labels.get(workload.name, {})}
+        return ObjectMetaArgs(labels=labels, annotations=dict(annotations) if annotations else None)
 
 
 def service_account(ctx: Context, resource_name: str, name: str, workload: Workload,

@@ -12,6 +12,8 @@ the workloads stays as the Kubernetes target makes them; a profile can change on
   tracking server's workload identity, instead of a volume; `artifact_ports`: the TCP ports its NetworkPolicy
   opens for that (the store's API and the identity endpoint);
 - `account_annotations`: annotations of ServiceAccounts by name (workload identity);
+- `pod_labels`: extra labels of a workload's pods by workload name (`app.kubernetes.io/name`; AKS's workload
+  identity webhook acts only on pods labelled `azure.workload.identity/use`);
 - `placement`: node selector and tolerations of pods by `app.kubernetes.io/component` (node pools).
 
 `ClusterProfile()` changes nothing: the Kubernetes target's own plans are built with it.
@@ -51,6 +53,7 @@ class ClusterProfile:
     artifacts: pulumi.Input[str] | None = None
     artifact_ports: tuple[int, ...] = ()
     account_annotations: Mapping[str, Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
+    pod_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     placement: Mapping[str, Placement] = field(default_factory=dict)
 
     def options(self, parent: pulumi.Resource) -> pulumi.ResourceOptions:

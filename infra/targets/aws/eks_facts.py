@@ -1,0 +1,114 @@
+"""The EKS cluster profile's tables (pure: no SDK): node groups from the AWS size table, AMIs, add-ons, limits.
+
+Instances come from `infra.targets.aws.sizes` (the SageMaker instance of a size class without its `ml.` prefix is
+the EC2 instance the class means on a node), so a size moves on both profiles with one row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.spec import PlatformSpec
+from infra.targets.aws.sizes import SIZES, training_instance
+
+#: The Kubernetes version the cluster runs (what the workloads are validated against) and EKS's spelling of it.
+KUBERNETES_VERSION = "1.33.0"
+EKS_VERSION = ".".join(KUBERNETES_VERSION.split(".")[:2])
+
+#: AMI families of the node groups: Amazon Linux 2023 on CPU nodes; Bottlerocket's NVIDIA variant on GPU nodes
+#: (its driver and the NVIDIA device plugin come with the image, so nodes advertise `nvidia.com/gpu`).
+CPU_AMI = "AL2023_x86_64_STANDARD"
+GPU_AMI = "BOTTLEROCKET_x86_64_NVIDIA"
+#: The block device that holds images and pod volumes, per AMI family (Bottlerocket's second volume is its data).
+DATA_DEVICE = {CPU_AMI: "/dev/xvda", GPU_AMI: "/dev/xvdb"}
+#: Size of that volume (GiB, gp3): the runtime image, the wheel cache and emptyDir volumes.
+DATA_VOLUME_GB = 100
+
+#: The node label every group carries (its role), and the taint that keeps all but training pods off training nodes.
+POOL_LABEL = "shipyard.io/pool"
+TRAINING_TAINT = (POOL_LABEL, "training")
+#: The taint of GPU nodes; the Kubernetes target's GPU pods tolerate it (EKS does not set it by itself).
+GPU_TAINT = ("nvidia.com/gpu", "present")
+#: Nodes of the system group (the tracking server, serving, monitoring, EKS's add-ons): dev keeps one.
+SYSTEM_NODES = {"dev": (1, 3), "staging": (2, 4), "prod": (3, 6)}
+
+#: EKS add-ons, in the order they can start: the CNI enforcing NetworkPolicies, kube-proxy, the Pod Identity
+#: agent (before anything that needs an AWS identity), CoreDNS and the EBS CSI driver (both need nodes).
+NETWORK_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+NODE_ADDONS = ("coredns", "aws-ebs-csi-driver")
+#: The VPC CNI enforces the workloads' NetworkPolicies only when asked.
+ADDON_CONFIG = {"vpc-cni": {"enableNetworkPolicy": "true"}}
+#: The EBS CSI controller's ServiceAccount (its AWS identity is a Pod Identity association) and AWS's policy for it.
+EBS_CSI_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
+EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+
+#: What EKS requires of the nodes' role (and nothing else: pods get their own identities through Pod Identity):
+#: joining the cluster, pulling images from ECR, and the VPC CNI's network interfaces.
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy")
+CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
+#: The EKS Pod Identity agent's link-local address and port: where a pod's AWS SDK fetches its credentials.
+POD_IDENTITY_PORT = 80
+#: Ports the tracking server's pods call for the bucket: S3 (443, through the gateway endpoint) and the agent.
+ARTIFACT_PORTS = (443, POD_IDENTITY_PORT)
+
+
+@dataclass(frozen=True)
+class NodeGroupPlan:
+    """One managed node group: its instance and AMI, node bounds, capacity type and what runs there."""
+
+    name: str
+    role: str
+    instance: str
+    ami: str
+    min_nodes: int
+    max_nodes: int
+    spot: bool = False
+    taints: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The node labels pods select the group by."""
+        return {POOL_LABEL: self.role}
+
+    @property
+    def capacity_type(self) -> str:
+        """EKS's capacity type: spot nodes are labelled `eks.amazonaws.com/capacityType: SPOT` by EKS."""
+        return "SPOT" if self.spot else "ON_DEMAND"
+
+    @property
+    def desired(self) -> int:
+        """The size the group is created at (its minimum; an autoscaler moves it from there)."""
+        return self.min_nodes
+
+
+def node_instance(sagemaker_instance: str) -> str:
+    """The EC2 instance type behind a SageMaker instance type (`ml.m5.xlarge` -> `m5.xlarge`)."""
+    return sagemaker_instance.removeprefix("ml.")
+
+
+def system_instance(spec: PlatformSpec) -> str:
+    """The system group's instance: the training instance of the biggest of the tracking server's and the
+    endpoints' classes (`gpu` there means the biggest CPU class, as in the Kubernetes target)."""
+    order = ["small", "medium", "large"]
+    classes = [spec.registry.server_size, *(m.serving.size for m in spec.models)]
+    biggest = max((c if c != "gpu" else "large" for c in classes), key=order.index)
+    return node_instance(SIZES[biggest].training)
+
+
+def node_group_plans(spec: PlatformSpec) -> list[NodeGroupPlan]:
+    """The cluster's node groups: the system group (everything but training), the training group on the training
+    size class's instance between `training.min_nodes` and `max_nodes` (GPU instances with the GPU taint for
+    size 'gpu'), and with `training.spot` its spot twin from zero."""
+    low, high = SYSTEM_NODES[spec.environment]
+    training = spec.training
+    gpu = training.size == "gpu"
+    instance = node_instance(training_instance(training.size, training.gpu_count))
+    taints = (TRAINING_TAINT, *((GPU_TAINT,) if gpu else ()))
+    ami = GPU_AMI if gpu else CPU_AMI
+    groups = [NodeGroupPlan("system", "system", system_instance(spec), CPU_AMI, low, high),
+              NodeGroupPlan("training", "training", instance, ami, training.min_nodes, training.max_nodes,
+                            taints=taints)]
+    if training.spot:
+        groups.append(NodeGroupPlan("training-spot", "training", instance, ami, 0, training.max_nodes, spot=True,
+                                    taints=taints))
+    return groups
