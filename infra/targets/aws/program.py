@@ -16,7 +16,6 @@ import pulumi_aws
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
-from infra.targets.aws.eks import build_cluster
 from infra.targets.aws.foundation import Foundation
 from infra.targets.aws.monitoring import AwsMonitoring, dashboard_body, dashboard_url
 from infra.targets.aws.names import aws_name
@@ -35,6 +34,9 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: Pipel
         default_tags=pulumi_aws.ProviderDefaultTagsArgs(tags=spec.all_tags),
         opts=pulumi.ResourceOptions(parent=platform))
     if on_cluster(spec):
+        # The cluster profile, and the Kubernetes SDK with it, loads only for a stack that asks for it.
+        from infra.targets.aws.eks import build_cluster
+
         return build_cluster(platform, spec, package, secrets, provider)
     under = pulumi.ResourceOptions(parent=platform, providers={"aws": provider})
 
