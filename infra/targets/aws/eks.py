@@ -13,8 +13,12 @@ Kubernetes target's workloads unchanged through the cluster's own provider.
   an external database) admitting the cluster's security group, and the tracking server's EKS Pod Identity: its
   Kubernetes ServiceAccount gets one role allowed the bucket's `mlflow/` prefix. No other workload gets an AWS
   identity (they reach artifacts through MLflow's proxy, and none publishes CloudWatch metrics).
-- `build_cluster`: the foundation, the cluster, the backends, then `kubernetes.program.build_workloads` with the
-  profile's hooks (`infra.targets.kubernetes.profile.ClusterProfile`).
+- `ClusterAutoscaler` (`shipyard:aws:ClusterAutoscaler`): the Kubernetes Cluster Autoscaler (upstream's AWS
+  objects, on the system group) moving the managed node groups between their bounds, from zero: its image
+  through an ECR pull-through cache of registry.k8s.io (the nodes have no internet route), its Pod Identity role
+  allowed to describe the groups and resize only this cluster's.
+- `build_cluster`: the foundation, the cluster, the autoscaler, the backends, then
+  `kubernetes.program.build_workloads` with the profile's hooks (`infra.targets.kubernetes.profile.ClusterProfile`).
 """
 
 from __future__ import annotations
@@ -24,9 +28,27 @@ import json
 import pulumi
 import pulumi_aws
 import pulumi_kubernetes
-from pulumi_aws import cloudwatch, ec2, eks
+from pulumi_aws import cloudwatch, ec2, ecr, eks
 from pulumi_aws import iam as aws_iam
-from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
+from pulumi_kubernetes.apps.v1 import Deployment, DeploymentSpecArgs
+from pulumi_kubernetes.core.v1 import (
+    ContainerArgs,
+    ContainerPortArgs,
+    PodSpecArgs,
+    PodTemplateSpecArgs,
+    ResourceRequirementsArgs,
+    ServiceAccount,
+)
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+from pulumi_kubernetes.rbac.v1 import (
+    ClusterRole,
+    ClusterRoleBinding,
+    PolicyRuleArgs,
+    Role,
+    RoleBinding,
+    RoleRefArgs,
+    SubjectArgs,
+)
 from pulumi_kubernetes.storage.v1 import StorageClass
 
 from infra.image import ImagePlan
@@ -44,6 +66,8 @@ from infra.targets.base import TargetResources
 from infra.targets.kubernetes import layout
 from infra.targets.kubernetes.profile import ClusterProfile, Placement
 from infra.targets.kubernetes.program import build_workloads
+from infra.targets.kubernetes.workload import container_security, env, http_probe, pod_security
+from infra.targets.naming import fit, joined
 from infra.targets.objectstore import PREFIXES
 
 #: Control-plane log types sent to CloudWatch Logs.
@@ -99,6 +123,8 @@ class EksCluster(pulumi.ComponentResource):
     cluster: eks.Cluster
     #: The security group EKS creates for the control plane and the managed nodes (and so for every pod).
     security_group_id: pulumi.Output[str]
+    #: The managed nodes' role (the principal that pulls images).
+    node_role: aws_iam.Role
 
     def __init__(self, name: str, spec: PlatformSpec, base: Foundation, opts: pulumi.ResourceOptions | None = None):
         super().__init__("shipyard:aws:Cluster", name, None, opts)
@@ -181,6 +207,7 @@ class EksCluster(pulumi.ComponentResource):
         prefix = spec.prefix
         role = aws_iam.Role(aws_name(prefix, "eks-nodes", kind="iam_role", autonamed=True), tags=spec.all_tags,
                             assume_role_policy=iam.to_json(iam.assume_role("ec2.amazonaws.com")), opts=opts)
+        self.node_role = role
         grants = [aws_iam.RolePolicyAttachment(f"{prefix}-eks-nodes-{policy}", role=role.name,
                                                policy_arn=MANAGED_POLICY.format(policy), opts=opts)
                   for policy in eks_facts.NODE_POLICIES]
@@ -216,6 +243,127 @@ class EksCluster(pulumi.ComponentResource):
                     volume_size=eks_facts.DATA_VOLUME_GB, volume_type="gp3", encrypted="true",
                     delete_on_termination="true"))],
             tags=spec.all_tags, opts=opts)
+
+
+def autoscaler_permissions(cluster_name: str) -> list[iam.Statement]:
+    """What the Cluster Autoscaler needs of AWS (upstream's policy for auto-discovered managed node groups):
+    describing groups, instances, instance types, launch templates and node groups (AWS authorizes these on `*`
+    only), and resizing only the groups EKS tagged as this cluster's."""
+    return [iam.statement(["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+                           "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+                           "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
+                           "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements",
+                           "eks:DescribeNodegroup"], ["*"]),
+            iam.statement(["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+                          ["*"], {"StringEquals": {
+                              f"aws:ResourceTag/{eks_facts.autoscaler_tag(cluster_name)}": "owned"}})]
+
+
+def cache_import(node_role_arn: str) -> iam.Document:
+    """The cache repository's policy: the nodes may import the upstream image into it on their first pull."""
+    return iam.document([{"Sid": "NodesImportUpstream", "Effect": "Allow", "Principal": {"AWS": node_role_arn},
+                          "Action": ["ecr:BatchImportUpstreamImage"]}])
+
+
+#: What the Cluster Autoscaler may do in Kubernetes: upstream's ClusterRole and kube-system Role for AWS
+#: (`cluster-autoscaler/cloudprovider/aws/examples/cluster-autoscaler-autodiscover.yaml`), as
+#: (api groups, resources, verbs, resource names).
+AUTOSCALER_CLUSTER_RULES = (
+    ([""], ["events", "endpoints"], ["create", "patch"], None),
+    ([""], ["pods/eviction"], ["create"], None),
+    ([""], ["pods/status"], ["update"], None),
+    ([""], ["endpoints"], ["get", "update"], ["cluster-autoscaler"]),
+    ([""], ["nodes"], ["watch", "list", "get", "update"], None),
+    ([""], ["namespaces", "pods", "services", "replicationcontrollers", "persistentvolumeclaims",
+            "persistentvolumes"], ["watch", "list", "get"], None),
+    (["extensions"], ["replicasets", "daemonsets"], ["watch", "list", "get"], None),
+    (["policy"], ["poddisruptionbudgets"], ["watch", "list"], None),
+    (["apps"], ["statefulsets", "replicasets", "daemonsets"], ["watch", "list", "get"], None),
+    (["storage.k8s.io"], ["storageclasses", "csinodes", "csidrivers", "csistoragecapacities"],
+     ["watch", "list", "get"], None),
+    (["batch", "extensions"], ["jobs"], ["get", "list", "watch", "patch"], None),
+    (["coordination.k8s.io"], ["leases"], ["create"], None),
+    (["coordination.k8s.io"], ["leases"], ["get", "update"], ["cluster-autoscaler"]),
+)
+AUTOSCALER_ROLE_RULES = (
+    ([""], ["configmaps"], ["create", "list", "watch"], None),
+    ([""], ["configmaps"], ["delete", "get", "update", "watch"],
+     ["cluster-autoscaler-status", "cluster-autoscaler-priority-expander"]),
+)
+#: The autoscaler's metrics and health port, and what it runs with (upstream's requests, as limits too).
+AUTOSCALER_PORT = 8085
+AUTOSCALER_RESOURCES = {"cpu": "100m", "memory": "600Mi"}
+
+
+def _rules(rules: tuple) -> list[PolicyRuleArgs]:
+    return [PolicyRuleArgs(api_groups=groups, resources=resources, verbs=verbs, resource_names=names)
+            for groups, resources, verbs, names in rules]
+
+
+def _role_ref(kind: str, name: str) -> RoleRefArgs:
+    return RoleRefArgs(api_group="rbac.authorization.k8s.io", kind=kind, name=name)
+
+
+class ClusterAutoscaler(pulumi.ComponentResource):
+    """The Kubernetes Cluster Autoscaler on the cluster: without it, managed node groups never leave their size,
+    and training groups at zero never run a pod."""
+
+    def __init__(self, name: str, spec: PlatformSpec, base: Foundation, cluster: EksCluster,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("shipyard:aws:ClusterAutoscaler", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = spec.prefix
+        namespace, account = eks_facts.AUTOSCALER_ACCOUNT
+        cache = fit(joined(prefix, "k8s"), eks_facts.CACHE_PREFIX_LIMIT)
+        rule = ecr.PullThroughCacheRule(f"{prefix}-registry-k8s", ecr_repository_prefix=cache,
+                                        upstream_registry_url=eks_facts.AUTOSCALER_UPSTREAM, opts=child)
+        # Created here (not on the first pull) so it is encrypted with the platform key and the nodes need no
+        # ecr:CreateRepository; the repository policy lets them import the upstream image.
+        repository = ecr.Repository(
+            f"{prefix}-cluster-autoscaler", name=f"{cache}/{eks_facts.AUTOSCALER_REPOSITORY}", force_delete=True,
+            image_tag_mutability="MUTABLE",
+            image_scanning_configuration=ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
+            encryption_configurations=[ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS",
+                                                                                 kms_key=base.key.arn)],
+            tags=spec.all_tags, opts=child)
+        grant = ecr.RepositoryPolicy(f"{prefix}-cluster-autoscaler", repository=repository.name, opts=child,
+                                     policy=iam.policy_json(cache_import, cluster.node_role.arn))
+        role = pod_role("autoscaler", spec, base, child)
+        aws_iam.RolePolicy(f"{prefix}-cluster-autoscaler", role=role.id, opts=child, policy=iam.policy_json(
+            lambda cluster_name: iam.document(autoscaler_permissions(cluster_name)), cluster.name))
+        association = eks.PodIdentityAssociation(f"{prefix}-cluster-autoscaler", cluster_name=cluster.name,
+                                                 namespace=namespace, service_account=account, role_arn=role.arn,
+                                                 tags=spec.all_tags, opts=child)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
+        labels = {"app.kubernetes.io/name": account}
+        metadata = ObjectMetaArgs(name=account, namespace=namespace, labels=labels)
+        ServiceAccount(f"{prefix}-cluster-autoscaler", metadata=metadata, automount_service_account_token=False,
+                       opts=on_cluster)
+        subjects = [SubjectArgs(kind="ServiceAccount", name=account, namespace=namespace)]
+        ClusterRole(f"{prefix}-cluster-autoscaler", metadata=ObjectMetaArgs(name=account, labels=labels),
+                    rules=_rules(AUTOSCALER_CLUSTER_RULES), opts=on_cluster)
+        ClusterRoleBinding(f"{prefix}-cluster-autoscaler", metadata=ObjectMetaArgs(name=account, labels=labels),
+                           role_ref=_role_ref("ClusterRole", account), subjects=subjects, opts=on_cluster)
+        Role(f"{prefix}-cluster-autoscaler", metadata=metadata, rules=_rules(AUTOSCALER_ROLE_RULES), opts=on_cluster)
+        RoleBinding(f"{prefix}-cluster-autoscaler", metadata=metadata, role_ref=_role_ref("Role", account),
+                    subjects=subjects, opts=on_cluster)
+        container = ContainerArgs(
+            name=account, image=repository.repository_url.apply(lambda url: f"{url}:{eks_facts.AUTOSCALER_VERSION}"),
+            command=["/cluster-autoscaler"], args=cluster.name.apply(eks_facts.autoscaler_args),
+            # Pods cannot reach the instance metadata (one hop): the region comes from the environment.
+            env=[env("AWS_REGION", base.region)],
+            ports=[ContainerPortArgs(name="metrics", container_port=AUTOSCALER_PORT)],
+            resources=ResourceRequirementsArgs(requests=AUTOSCALER_RESOURCES, limits=AUTOSCALER_RESOURCES),
+            liveness_probe=http_probe("/health-check", AUTOSCALER_PORT), security_context=container_security())
+        # The Pod Identity webhook injects credentials when a pod is created: the association comes first.
+        Deployment(f"{prefix}-cluster-autoscaler", metadata=metadata, spec=DeploymentSpecArgs(
+            replicas=1, selector=LabelSelectorArgs(match_labels=labels), template=PodTemplateSpecArgs(
+                metadata=ObjectMetaArgs(labels=labels), spec=PodSpecArgs(
+                    containers=[container], service_account_name=account, automount_service_account_token=True,
+                    priority_class_name="system-cluster-critical", security_context=pod_security(fs_group=False),
+                    node_selector={eks_facts.POOL_LABEL: "system"}))),
+            opts=_after(on_cluster, association, grant, rule))
+        self.register_outputs({})
 
 
 class ClusterBackends(pulumi.ComponentResource):
@@ -258,6 +406,7 @@ def build_cluster(platform: pulumi.ComponentResource, spec: PlatformSpec, packag
     workloads = cluster_rules.workload_spec(spec)
     base = Foundation(f"{spec.prefix}-foundation", spec, image, overview=None, opts=under)
     cluster = EksCluster(f"{spec.prefix}-cluster", spec, base, opts=under)
+    ClusterAutoscaler(f"{spec.prefix}-autoscaler", spec, base, cluster, opts=under)
     backends = ClusterBackends(f"{spec.prefix}-backends", spec, base, cluster, layout.namespace_name(workloads),
                                opts=under)
     profile = ClusterProfile(provider=cluster.provider, image=base.image, database_url=backends.database_url,

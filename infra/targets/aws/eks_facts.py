@@ -112,3 +112,28 @@ def node_group_plans(spec: PlatformSpec) -> list[NodeGroupPlan]:
         groups.append(NodeGroupPlan("training-spot", "training", instance, ami, 0, training.max_nodes, spot=True,
                                     taints=taints))
     return groups
+
+#: The Cluster Autoscaler (what moves the managed node groups between their bounds, from zero): the release of
+#: the cluster's Kubernetes minor, pulled from registry.k8s.io through an ECR pull-through cache (the VPC has no
+#: internet route), its ServiceAccount, and the ASG tag EKS puts on every managed node group of a cluster.
+AUTOSCALER_VERSION = "v1.33.0"
+AUTOSCALER_UPSTREAM = "registry.k8s.io"
+AUTOSCALER_REPOSITORY = "autoscaling/cluster-autoscaler"
+AUTOSCALER_ACCOUNT = ("kube-system", "cluster-autoscaler")
+#: The longest repository prefix of an ECR pull-through cache rule.
+CACHE_PREFIX_LIMIT = 30
+
+
+def autoscaler_tag(cluster_name: str) -> str:
+    """The ASG tag key EKS sets (value `owned`) on the managed node groups of `cluster_name`."""
+    return f"k8s.io/cluster-autoscaler/{cluster_name}"
+
+
+def autoscaler_args(cluster_name: str) -> list[str]:
+    """The Cluster Autoscaler's flags: AWS, the groups of this cluster found by their ASG tags (labels and taints
+    of a group at zero come from `eks:DescribeNodegroup`), similar groups balanced, the least waste first, and
+    nodes with emptyDir volumes (every pod of the workloads has one) still scaled down."""
+    return ["--cloud-provider=aws",
+            f"--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,{autoscaler_tag(cluster_name)}",
+            "--balance-similar-node-groups", "--expander=least-waste", "--skip-nodes-with-local-storage=false",
+            "--stderrthreshold=info", "--v=2"]

@@ -39,12 +39,13 @@ REGISTRY_ENDPOINTS: dict[str, dict[str, str]] = {
     "sagemaker": {"mlflow": "experiments"},               # SageMaker MLflow: aws.sagemaker.<region>.experiments
 }
 #: Interface endpoints of the EKS cluster profile (no SageMaker, no registry mode): images, logs, credentials,
-#: and what the nodes and the VPC CNI call.
+#: and what the nodes, the VPC CNI and the Cluster Autoscaler call.
 CLUSTER_ENDPOINTS: dict[str, str] = {
     "ecr-api": "ecr.api", "ecr-dkr": "ecr.dkr", "logs": "logs", "sts": "sts",
     "ec2": "ec2",                   # the VPC CNI's network interfaces and addresses
     "eks": "eks",                   # the EKS API (nodes joining, `aws eks update-kubeconfig` inside the VPC)
     "eks-auth": "eks-auth",         # EKS Pod Identity: pods' credentials
+    "autoscaling": "autoscaling",   # the Cluster Autoscaler resizing the node groups' Auto Scaling groups
 }
 
 

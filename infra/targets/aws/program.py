@@ -18,7 +18,6 @@ from infra.image import ImagePlan
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
-from infra.targets.aws.eks import build_cluster
 from infra.targets.aws.foundation import Foundation
 from infra.targets.aws.monitoring import AwsMonitoring, dashboard_body, dashboard_url
 from infra.targets.aws.names import aws_name
@@ -37,6 +36,9 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: Pipel
         default_tags=pulumi_aws.ProviderDefaultTagsArgs(tags=spec.all_tags),
         opts=pulumi.ResourceOptions(parent=platform))
     if on_cluster(spec):
+        # The cluster profile, and the Kubernetes SDK with it, loads only for a stack that asks for it.
+        from infra.targets.aws.eks import build_cluster
+
         return build_cluster(platform, spec, package, image, secrets, provider)
     under = pulumi.ResourceOptions(parent=platform, providers={"aws": provider})
 

@@ -18,7 +18,6 @@ from infra.image import ImagePlan
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
-from infra.targets.azure.aks import build_cluster
 from infra.targets.azure.foundation import Foundation
 from infra.targets.azure.monitoring import AzureMonitoring, metrics_url
 from infra.targets.azure.registry import AzureModelRegistry
@@ -34,6 +33,9 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: Pipel
     provider = pulumi_azure_native.Provider(f"{spec.prefix}-azure", location=spec.region,
                                             opts=pulumi.ResourceOptions(parent=platform))
     if on_cluster(spec):
+        # The cluster profile, and the Kubernetes SDK with it, loads only for a stack that asks for it.
+        from infra.targets.azure.aks import build_cluster
+
         return build_cluster(platform, spec, package, image, secrets, provider)
     under = pulumi.ResourceOptions(parent=platform, providers={"azure-native": provider})
     base = Foundation(f"{spec.prefix}-foundation", spec, image, opts=under)

@@ -21,7 +21,6 @@ from infra.spec import PlatformSpec
 from infra.targets.base import TargetResources
 from infra.targets.cluster import on_cluster
 from infra.targets.gcp.foundation import Foundation
-from infra.targets.gcp.gke import build_cluster
 from infra.targets.gcp.monitoring import GcpMonitoring
 from infra.targets.gcp.names import labels
 from infra.targets.gcp.registry import GcpModelRegistry
@@ -47,6 +46,9 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: Pipel
         default_labels=labels(spec.all_tags),
         opts=pulumi.ResourceOptions(parent=platform))
     if on_cluster(spec):
+        # The cluster profile, and the Kubernetes SDK with it, loads only for a stack that asks for it.
+        from infra.targets.gcp.gke import build_cluster
+
         return build_cluster(platform, spec, package, image, secrets, provider)
     under = pulumi.ResourceOptions(parent=platform, providers={"gcp": provider})
     base = Foundation(f"{spec.prefix}-foundation", spec, image, workloads(spec), opts=under)
