@@ -1,10 +1,11 @@
 # syntax=docker/dockerfile:1
 # The one runtime image every shipyard target runs: Python and the dependencies of `pipelines` (which include
-# MLflow's tracking server and the model server's ASGI stack), under a non-root user, and nothing else.
+# MLflow's tracking server and the model server's ASGI stack), and nothing else. The Pulumi program builds it
+# for linux/amd64 and pushes it (infra/image.py, docs/image.md); every workload runs the pushed digest.
 # The pipelines code is not in the image: each target ships the content-addressed wheel into its compute
-# (an immutable ConfigMap on Kubernetes), so a code change needs no image rebuild.
+# (an immutable ConfigMap on Kubernetes, S3 on AWS), so a code change needs no image rebuild.
 #
-# The base is pinned by digest; CD refreshes it (see docs/kubernetes.md, "The runtime image"):
+# The base is pinned by digest; CD refreshes it (see docs/image.md):
 #   docker buildx imagetools inspect python:3.11-slim --format '{{json .Manifest.Digest}}'
 FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
@@ -13,35 +14,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Exactly the `pipelines` extra of pyproject.toml, specifiers identical; the wheel declares the same set
-# (tests/kubernetes/test_dockerfile.py keeps the three equal).
-RUN python -m pip install --no-cache-dir \
-        "pydantic>=2.7,<3" \
-        "mlflow>=3.10,<4" \
-        "psycopg2-binary>=2.9" \
-        "boto3>=1.34" \
-        "s3fs>=2025" \
-        "sagemaker-mlflow>=0.5" \
-        "gcsfs>=2025" \
-        "google-cloud-storage>=2.18" \
-        "adlfs>=2024.7" \
-        "azure-storage-blob>=12.19" \
-        "azure-identity>=1.15" \
-        "scikit-learn>=1.5,<2" \
-        "pandas>=2.2" \
-        "pyarrow>=15" \
-        "numpy>=1.26" \
-        "scipy>=1.11" \
-        "matplotlib>=3.8" \
-        "fsspec>=2024.6" \
-        "starlette>=0.40" \
-        "uvicorn>=0.30" \
-        "uvloop>=0.19" \
-        "httptools>=0.6" \
-        "orjson>=3.10" \
-        "prometheus-client>=0.20"
+# Exactly the locked closure of pyproject.toml's `pipelines` extra, every file checked against its hash, so two
+# builds of the same tree install the same packages (regenerate the lock as docs/image.md says).
+COPY requirements/runtime.lock /tmp/runtime.lock
+RUN python -m pip install --no-cache-dir --require-hashes -r /tmp/runtime.lock && rm /tmp/runtime.lock
 
-# uid/gid 10001: what every pod's securityContext asks for (runAsNonRoot, runAsUser 10001).
+# uid/gid 10001: the non-root user Kubernetes pods (securityContext runAsUser/runAsGroup) and the ECS task
+# (`user`) run as. The image's own default user stays root, because SageMaker training and hosting run the
+# container as its default user and write /opt/ml (model, output, checkpoints).
 RUN groupadd --system --gid 10001 shipyard \
     && useradd --system --uid 10001 --gid 10001 --home-dir /home/shipyard --create-home \
        --shell /usr/sbin/nologin shipyard
@@ -58,7 +38,6 @@ RUN printf '%s\n' '#!/bin/sh' 'set -eu' \
         'exec "$@"' > /usr/local/bin/shipyard-entrypoint \
     && chmod 0755 /usr/local/bin/shipyard-entrypoint
 
-USER 10001:10001
 WORKDIR /home/shipyard
 ENTRYPOINT ["/usr/local/bin/shipyard-entrypoint"]
 CMD ["python"]

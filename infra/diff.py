@@ -29,12 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from infra.cost import Estimate, estimate, load_prices
+from infra.image import CONTEXT_FILES
 from infra.merge import written
 from infra.stackfile import LoadedStack, SpecError, find_project_dir, load_stack
 from infra.strict_yaml import read_yaml
 
 #: Files a revision needs to load its stacks and make its plans.
-REVISION_FILES = ("Pulumi.yaml", "pyproject.toml", "infra", "pipelines", "stacks")
+REVISION_FILES = ("Pulumi.yaml", "pyproject.toml", "infra", "pipelines", "stacks",
+                  *dict.fromkeys(name.split("/")[0] for name in CONTEXT_FILES))  # the image's build context
 MISSING = object()
 STACK_TOKEN = "{stack}"
 PREFIX_TOKEN = "{prefix}"

@@ -205,7 +205,10 @@ def capture(loaded: LoadedStack, project_dir: Path) -> Capture:
         config, secret_keys = _secret_config(loaded)
         pulumi.runtime.set_all_config(config, secret_keys)
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=loaded.stack, preview=False, monitor=monitor)
-        loop.run_until_complete(run_pulumi_func(lambda: main(project_dir, loaded.stack_file)))
+        # In the project directory, as Pulumi runs a program: paths the program writes relative to its working
+        # directory (the runtime image's build context) come out as they would at `pulumi up`.
+        with contextlib.chdir(project_dir):
+            loop.run_until_complete(run_pulumi_func(lambda: main(project_dir, loaded.stack_file)))
         root = settings.get_root_resource()
         outputs = loop.run_until_complete(_resolve(dict(root.outputs))) if root is not None else {}
         return Capture(stack=loaded.stack, resources=monitor.captured, outputs=outputs)

@@ -65,6 +65,14 @@ def _aws_resource(service: str, path: str, key: str = "name", **extra: str) -> C
     return computed
 
 
+def _pushed_image(name: str, inputs: dict[str, Any], spec: PlatformSpec) -> dict[str, Any]:
+    """A built and pushed image: the digest of its manifest (a function of its tags, so stable per build) and
+    the `<tag>@<digest>` reference docker-build gives."""
+    tags = [str(t) for t in inputs.get("tags") or []]
+    digest = "sha256:" + hashlib.sha256("\n".join([name, *tags]).encode()).hexdigest()
+    return {"digest": digest, "ref": f"{tags[0]}@{digest}" if tags else "", "contextHash": _fake_hex(name, 64)}
+
+
 SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
 TENANT = "99999999-8888-7777-6666-555555555555"
 
@@ -158,6 +166,7 @@ def _merged(*parts: Computed) -> Computed:
 #: Computed outputs by exact type token. Targets add their resource types here.
 BY_TYPE: dict[str, Computed] = {
     "random:index/randomPassword:RandomPassword": _random_password,
+    "docker-build:index:Image": _pushed_image,
     # AWS target (infra/targets/aws): names, ARNs, URLs and addresses the provider computes.
     "aws:s3/bucket:Bucket": _aws_resource("s3", "{name}", key="bucket",
                                           bucketRegionalDomainName="{name}.s3.{region}.amazonaws.com"),
@@ -312,7 +321,16 @@ INVOKES: dict[str, Callable[[dict[str, Any], PlatformSpec], dict[str, Any]]] = {
     "aws:ec2/getVpc:getVpc": lambda args, spec: {"id": args.get("id", "vpc-mock"), "cidrBlock": "10.0.0.0/16"},
     "aws:ec2/getSubnets:getSubnets": lambda args, spec: {
         "id": spec.region or "us-east-1", "ids": ["subnet-mock-a", "subnet-mock-b"]},
-    # GCP target: the project's number, and webhook URLs kept in Secret Manager.
+    "aws:ecr/getAuthorizationToken:getAuthorizationToken": lambda args, spec: {
+        "id": spec.region or "us-east-1", "userName": "AWS", "password": "mock-ecr-token",
+        "authorizationToken": "QVdTOm1vY2stZWNyLXRva2Vu", "expiresAt": "2030-01-01T00:00:00Z",
+        "proxyEndpoint": f"https://{args.get('registryId', ACCOUNT)}.dkr.ecr.{spec.region or 'us-east-1'}"
+                         ".amazonaws.com"},
+    # GCP target: the project's number, the deployer's access token (image push), and webhook URLs kept in
+    # Secret Manager.
+    "gcp:organizations/getClientConfig:getClientConfig": lambda args, spec: {
+        "id": "mock", "accessToken": "mock-gcp-access-token", "project": spec.gcp_settings.project or "",
+        "region": spec.region or "", "zone": "", "defaultLabels": {}},
     "gcp:organizations/getProject:getProject": lambda args, spec: {
         "number": GCP_PROJECT_NUMBER, "projectId": args.get("projectId", ""), "id": args.get("projectId", "")},
     "gcp:secretmanager/getSecretVersion:getSecretVersion": lambda args, spec: {

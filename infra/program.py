@@ -7,6 +7,7 @@ from typing import Any
 
 import pulumi
 
+from infra.image import ImagePlan, plan_image
 from infra.packaging import PipelinePackage, build_wheel
 from infra.secrets import SecretValues, read_secrets
 from infra.spec import PlatformSpec
@@ -62,17 +63,17 @@ class Platform(pulumi.ComponentResource):
 
     outputs: dict[str, Any]
 
-    def __init__(self, name: str, spec: PlatformSpec, package: PipelinePackage, secrets: SecretValues,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, spec: PlatformSpec, package: PipelinePackage, image: ImagePlan,
+                 secrets: SecretValues, opts: pulumi.ResourceOptions | None = None):
         super().__init__("shipyard:index:Platform", name, None, opts)
-        built = load_target(spec.target).build(self, spec, package, secrets)
+        built = load_target(spec.target).build(self, spec, package, image, secrets)
         self.outputs = contract_outputs(spec, package, built)
         self.register_outputs(self.outputs)
 
 
-def declare(loaded: LoadedStack, package: PipelinePackage) -> Platform:
+def declare(loaded: LoadedStack, package: PipelinePackage, image: ImagePlan) -> Platform:
     """Declare the platform of a validated stack and export the outputs contract (secrets read here, once)."""
-    platform = Platform(loaded.spec.prefix, loaded.spec, package, read_secrets(loaded.spec))
+    platform = Platform(loaded.spec.prefix, loaded.spec, package, image, read_secrets(loaded.spec))
     for key, value in platform.outputs.items():
         pulumi.export(key, value)
     return platform
@@ -90,4 +91,4 @@ def main(project_dir: Path | None = None, stack_file: Path | None = None) -> Pla
     for notice in loaded.notices:
         pulumi.log.warn(f"not honoured by target {loaded.spec.target!r}: {notice}")
     package = build_wheel(project_dir)
-    return declare(loaded, package)
+    return declare(loaded, package, plan_image(loaded.spec.runtime_image, project_dir))

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from infra.cron import normalize
+from infra.image import REPOSITORY, check_runtime_image
 from pipelines.contract import (
     MonitoringSettings,
     PipelineSpec,
@@ -273,6 +274,13 @@ class KubernetesSpec(StrictModel):
     cluster_domain: str = Field("cluster.local", description="The cluster's DNS domain (in-cluster service names "
                                 "are <service>.<namespace>.svc.<cluster_domain>).")
     dashboard_url: str | None = Field(None, description="Where the cluster's Grafana shows the drift metrics.")
+    image_repository: str | None = Field(
+        None, description="Where the program pushes the runtime image it builds (no tag), e.g. "
+                          "'localhost:5001/shipyard-runtime'; required unless runtime_image pins an image.")
+    image_pull_secret: Secret | None = Field(
+        None, description="Registry credentials: {secure: 'USER:PASSWORD'} (the program pushes with them and "
+                          "creates the pods' pull Secret) or {ref: <existing kubernetes.io/dockerconfigjson "
+                          "Secret in the namespace>} (pods pull with it; the push uses the deployer's docker login).")
 
     @field_validator("namespace")
     @classmethod
@@ -280,6 +288,13 @@ class KubernetesSpec(StrictModel):
         if value is not None and len(value) > 63:
             raise ValueError(f"{value!r} has {len(value)} characters; a namespace has at most 63 (RFC 1123 label)")
         return None if value is None else _check_dns(value)
+
+    @field_validator("image_repository")
+    @classmethod
+    def _image_repository(cls, value: str | None) -> str | None:
+        if value is not None and not REPOSITORY.match(value):
+            raise ValueError(f"{value!r} is not a repository ('[registry[:port]/]path', lowercase, no tag or digest)")
+        return value
 
 
 class AwsSpec(StrictModel):
@@ -357,7 +372,10 @@ class PlatformSpec(StrictModel):
     region: str | None = Field(None, validate_default=True, description="Cloud region; required on cloud targets.")
     tags: dict[str, str] = Field(default_factory=dict)
     protect: bool = Field(False, description="Protect and retain stateful resources (registry database, artifacts).")
-    runtime_image: str = Field("ghcr.io/shipyard-ml/runtime:0.1.0", description="The one image every workload runs.")
+    runtime_image: str | None = Field(
+        None, description="Unset: the program builds the project's Dockerfile and pushes it to the target's "
+                          "registry. Set: the image every workload runs instead, 'repository@sha256:<64 hex>' "
+                          "(a tag is accepted in dev only).")
     networking: NetworkingSpec = Field(default_factory=NetworkingSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     registry: RegistrySpec = Field(default_factory=RegistrySpec)
@@ -387,6 +405,11 @@ class PlatformSpec(StrictModel):
         if value is None and info.data.get("target") in ("aws", "gcp", "azure"):
             raise ValueError(f"is required for target {info.data['target']!r}")
         return value
+
+    @field_validator("runtime_image")
+    @classmethod
+    def _runtime_image(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else check_runtime_image(value, info.data.get("environment", "dev"))
 
     @field_validator("models")
     @classmethod

@@ -16,6 +16,7 @@ import pytest
 # skops (MLflow's safe format for scikit-learn models) scans every loaded module when first imported; after
 # pulumi_aws's lazy modules are loaded that scan costs 15-70 s. Importing it first keeps it at about 3 s.
 import skops.io  # noqa: F401  isort: skip
+from infra.image import CONTEXT_FILES
 from infra.plan_capture import Capture, capture
 from infra.stackfile import load_stack
 
@@ -37,7 +38,8 @@ def project_copy(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Mapping[
         key = frozenset(extra_stacks.items())
         if key not in copies:
             dest = tmp_path_factory.mktemp("project")
-            for name in ("Pulumi.yaml", "pyproject.toml"):
+            for name in ("Pulumi.yaml", "pyproject.toml", *CONTEXT_FILES):
+                (dest / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(ROOT / name, dest / name)
             ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
             for name in ("pipelines", "stacks"):

@@ -7,8 +7,9 @@ Every target package has two modules, held to them by the conformance suite:
   report every problem at once); `ignored(spec) -> list[Notice]`, every setting of the spec the target does
   not honour, by key, with what happens instead (printed by `validate` and `plan`, listed under `warnings`
   by `plan --json`, logged as warnings by `pulumi up`). Pure and cheap: no cloud SDK.
-- `program`: `build(platform, spec, package, secrets) -> TargetResources`, which declares the platform
-  (the cloud SDK loads here, only when a stack is built). `secrets` (`infra.secrets.SecretValues`) holds
+- `program`: `build(platform, spec, package, image, secrets) -> TargetResources`, which declares the
+  platform (the cloud SDK loads here, only when a stack is built). `image` (`infra.image.ImagePlan`) says
+  whether to build the runtime image or run a pinned one; `secrets` (`infra.secrets.SecretValues`) holds
   the spec's decrypted secrets, read by the program.
 """
 
@@ -22,6 +23,7 @@ from pipelines.plugins import resolve
 if TYPE_CHECKING:
     import pulumi
 
+    from infra.image import ImagePlan
     from infra.packaging import PipelinePackage
     from infra.problems import Notice, Problem
     from infra.secrets import SecretValues
@@ -58,9 +60,9 @@ class Target:
         return resolve(f"{self.package}.rules:ignored")(spec)
 
     def build(self, platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
-              secrets: SecretValues) -> TargetResources:
+              image: ImagePlan, secrets: SecretValues) -> TargetResources:
         """Declare the platform (imports the target's program and its cloud SDK)."""
-        return resolve(f"{self.package}.program:build")(platform, spec, package, secrets)
+        return resolve(f"{self.package}.program:build")(platform, spec, package, image, secrets)
 
 
 def load_target(name: str) -> Target:

@@ -8,6 +8,9 @@ from typing import Any
 
 from infra.plan_capture import Capture, CapturedResource
 
+#: An image already in ECR, pinned by digest (the aws-edge stack's runtime_image).
+ECR_IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/ml/runtime@sha256:" + "2" * 64
+
 #: Input fields whose keys are user data (tags, environment variables, dimensions, metadata), not SDK property
 #: names: a snake_case key is legitimate only below one of these.
 MAP_FIELDS = {"tags", "tagsAll", "environment", "dimensions", "metadata", "variables", "defaultTags"}

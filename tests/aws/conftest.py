@@ -6,17 +6,18 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from aws_helpers import ECR_IMAGE
 from loopback import free_port
 from stack_copies import extra_stack_fixtures
 
 #: The other branches: SageMaker's managed MLflow, an existing VPC, webhooks from a Pulumi secret and from a
-#: Secrets Manager reference, a dataset in another bucket, GPU spot training, an image already in ECR.
+#: Secrets Manager reference, a dataset in another bucket, GPU spot training, a pinned image already in ECR.
 EDGE_STACK = """\
 config:
   shipyard:target: aws
   shipyard:environment: staging
   shipyard:region: us-west-2
-  shipyard:runtime_image: 123456789012.dkr.ecr.us-west-2.amazonaws.com/ml/runtime:2.0.0
+  shipyard:runtime_image: """ + ECR_IMAGE + """
   shipyard:aws: {registry_mode: sagemaker}
   shipyard:networking:
     existing_network: vpc-0abc1234

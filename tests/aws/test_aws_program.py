@@ -393,8 +393,6 @@ def test_gpu_endpoint_and_replica_floor(captured) -> None:
     assert gpu["productionVariants"][0]["instanceType"] == "ml.g5.xlarge" and "kmsKeyArn" not in gpu
     scaling = one(capture, "aws:appautoscaling/target:Target", "shipyard-staging-price").inputs
     assert (scaling["minCapacity"], scaling["maxCapacity"]) == (1, 2)
-    container = one(capture, "aws:sagemaker/model:Model", "shipyard-staging-churn").inputs["primaryContainer"]
-    assert container["image"] == "123456789012.dkr.ecr.us-west-2.amazonaws.com/ml/runtime:2.0.0"
 
 
 # ------------------------------------------------------------------------------------------------ monitoring

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from gcp_helpers import BUCKET, LONG_MODEL, LONG_NAME
+from gcp_helpers import BUCKET, LONG_MODEL, LONG_NAME, PINNED_IMAGE
 from loopback import free_port
 from stack_copies import extra_stack_fixtures
 
@@ -58,7 +58,16 @@ config:
     - name: {LONG_MODEL}
 """
 
-EXTRA_STACKS = {"gcp-edge": EDGE_STACK, "gcp-long": LONG_STACK}
+#: A prod stack running a pinned image.
+PINNED_STACK = """\
+config:
+  shipyard:target: gcp
+  shipyard:environment: prod
+  shipyard:region: europe-west4
+  shipyard:gcp: {project: acme-ml-prod}
+  shipyard:runtime_image: """ + PINNED_IMAGE + "\n"
+
+EXTRA_STACKS = {"gcp-edge": EDGE_STACK, "gcp-long": LONG_STACK, "gcp-pinned": PINNED_STACK}
 
 
 project, captured = extra_stack_fixtures(EXTRA_STACKS)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from k8s_helpers import copy_project, run_capture
+from k8s_helpers import PINNED_IMAGE, copy_project, run_capture
 
 from infra.plan_capture import Capture
 
@@ -26,6 +26,8 @@ config:
     storage_class: fast-ssd
     shared_storage_class: efs
     dashboard_url: https://grafana.example.com/d/shipyard
+    image_repository: registry.example.com/ml/shipyard-runtime
+    image_pull_secret: {secure: v1:cHVzaGVyOnMzY3JldA==}
   shipyard:networking:
     allowed_cidrs: [10.0.0.0/8]
   shipyard:training: {size: gpu, gpu_count: 2, spot: true}
@@ -45,11 +47,15 @@ config:
       monitoring: {min_quality: {roc_auc: 0.8}}
 """
 
-#: External database and S3 credentials by reference to existing Kubernetes Secrets.
+#: External database and S3 credentials by reference to existing Kubernetes Secrets; a pinned runtime image from
+#: a private registry, pulled with an existing Secret.
 REFS_STACK = """\
 config:
   shipyard:target: kubernetes
   shipyard:environment: dev
+  shipyard:runtime_image: """ + PINNED_IMAGE + """
+  shipyard:kubernetes:
+    image_pull_secret: {ref: ghcr-pull}
   shipyard:registry:
     database:
       external_url: {ref: pg-credentials/uri}

@@ -12,17 +12,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from infra.image import CONTEXT_FILES
 from infra.plan_capture import Capture, CapturedResource, capture
 from infra.stackfile import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_GROUPS = ("kubernetes:monitoring.coreos.com/",)
+#: The k8s-refs stack's runtime image: pinned by digest in a private registry.
+PINNED_IMAGE = "ghcr.io/acme/shipyard-runtime@sha256:" + "5" * 64
 
 
 def copy_project(dest: Path) -> Path:
-    """The files the program reads: Pulumi.yaml, pyproject.toml, stacks/ and pipelines/."""
+    """The files the program reads: Pulumi.yaml, pyproject.toml, the image's build context, stacks/, pipelines/."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Pulumi.yaml", "pyproject.toml"):
+    for name in ("Pulumi.yaml", "pyproject.toml", *CONTEXT_FILES):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, dest / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "pipelines", dest / "pipelines", ignore=ignore)

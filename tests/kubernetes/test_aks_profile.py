@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from image_checks import pushed_ref
 from k8s_helpers import kube_objects, manifest, pod_specs, run_capture
 from test_cluster_profile import _objects as objects
 from test_cluster_profile import assert_same_workloads, make_spec, of_type, strict_failures, violations
@@ -50,16 +51,16 @@ config:
 
 def twin_stack(project: Path, image: str) -> str:
     """The Kubernetes target's stack for the same spec as azure-aks-prod: the same keys, target 'kubernetes', the
-    storage classes the profile gives (`cluster.FACTS`), and the image as the profile moves it (into the stack's
-    registry: the spec names it elsewhere)."""
+    storage classes the profile gives (`cluster.FACTS`), and the registry repository the profile pushed `image`
+    to as the one it pushes to (so both run the same pushed digest)."""
     config = yaml.safe_load((project / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]
     for key in ("shipyard:region", "shipyard:azure"):
         config.pop(key)
     facts = cluster.FACTS["azure"]
     config["shipyard:target"] = "kubernetes"
-    config["shipyard:runtime_image"] = image
     config["shipyard:kubernetes"] = {"storage_class": facts.storage_class,
-                                     "shared_storage_class": facts.shared_storage_class}
+                                     "shared_storage_class": facts.shared_storage_class,
+                                     "image_repository": image.partition("@")[0]}
     return yaml.safe_dump({"config": config})
 
 
@@ -307,8 +308,8 @@ def test_the_database_artifacts_and_image_are_azures(captured) -> None:
     assert not of_type(capture, "azure-native:app:ManagedEnvironment") and not of_type(
         capture, "azure-native:keyvault:Vault"), "nothing of the managed profile that the cluster does not use"
     images = {c["image"] for _, _, pod in pod_specs(capture) for c in pod["containers"]}
-    assert images == {f"{capture.outputs['image_repository']}/shipyard-ml/runtime@sha256:"
-                      "4f1c2a9e7d3b8a6f5e0c1d2b3a4f5e6d7c8b9a0f1e2d3c4b5a69788796a5b4c3"}
+    pushed = pushed_ref(capture, captured.project, STACK)  # built and pushed once, by the Azure foundation
+    assert images == {pushed} and pushed.startswith(f"{capture.outputs['image_repository']}/")
 
 
 def test_the_workloads_are_the_kubernetes_targets_object_for_object(captured) -> None:

@@ -22,7 +22,7 @@ from infra.spec import PlatformSpec
 from infra.stackfile import load_stack
 from infra.targets import cluster, load_target
 from infra.targets.gcp import gke_facts
-from infra.targets.gcp.names import LIMITS
+from infra.targets.gcp.names import LIMITS, gcp_name
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "gcp-gke-prod"
@@ -47,15 +47,20 @@ config:
 
 
 def twin_stack(project: Path) -> str:
-    """The Kubernetes target's stack for the same spec as gcp-gke-prod: the same keys, target 'kubernetes', and
-    the storage classes the profile gives (`cluster.FACTS`)."""
+    """The Kubernetes target's stack for the same spec as gcp-gke-prod: the same keys, target 'kubernetes', the
+    storage classes the profile gives (`cluster.FACTS`), and the profile's Artifact Registry repository as the
+    place its image is pushed to (so both run the same pushed digest)."""
     config = yaml.safe_load((project / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]
+    spec = load_stack(STACK, project_dir=project).spec
+    repository = (f"{spec.region}-docker.pkg.dev/{spec.gcp_settings.project}/"
+                  f"{gcp_name(spec.prefix, 'runtime', kind='repository')}")
     for key in ("shipyard:region", "shipyard:gcp"):
         config.pop(key)
     facts = cluster.FACTS["gcp"]
     config["shipyard:target"] = "kubernetes"
     config["shipyard:kubernetes"] = {"storage_class": facts.storage_class,
-                                     "shared_storage_class": facts.shared_storage_class}
+                                     "shared_storage_class": facts.shared_storage_class,
+                                     "image_repository": repository}
     return yaml.safe_dump({"config": config})
 
 

@@ -45,16 +45,18 @@ config:
 """
 
 
-def twin_stack(project: Path) -> str:
-    """The Kubernetes target's stack for the same spec as aws-eks-prod: the same keys, target 'kubernetes', and
-    the storage classes the profile gives (`cluster.FACTS`)."""
+def twin_stack(project: Path, image: str) -> str:
+    """The Kubernetes target's stack for the same spec as aws-eks-prod: the same keys, target 'kubernetes', the
+    storage classes the profile gives (`cluster.FACTS`), and the repository the profile pushed `image` to as the
+    one it pushes to (so both run the same pushed digest)."""
     config = yaml.safe_load((project / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]
     for key in ("shipyard:region", "shipyard:aws"):
         config.pop(key)
     facts = cluster.FACTS["aws"]
     config["shipyard:target"] = "kubernetes"
     config["shipyard:kubernetes"] = {"storage_class": facts.storage_class,
-                                     "shared_storage_class": facts.shared_storage_class}
+                                     "shared_storage_class": facts.shared_storage_class,
+                                     "image_repository": image.partition("@")[0]}
     return yaml.safe_dump({"config": config})
 
 
@@ -62,10 +64,13 @@ def twin_stack(project: Path) -> str:
 def eks(project_copy: Callable) -> Callable[[str], Capture]:
     """Captures of the EKS stacks and the Kubernetes twin, once per module."""
     project = project_copy({"aws-eks-long": LONG_STACK})
-    (project / "stacks" / f"Pulumi.{TWIN}.yaml").write_text(twin_stack(project))
     cache: dict[str, Capture] = {}
 
     def get(stack: str) -> Capture:
+        if stack == TWIN and stack not in cache:
+            (image,) = {c["image"] for owner, _, pod in pod_specs(get(STACK)) if owner == "Deployment/mlflow"
+                        for c in pod["containers"]}  # the runtime image (the autoscaler runs its own)
+            (project / "stacks" / f"Pulumi.{TWIN}.yaml").write_text(twin_stack(project, image))
         if stack not in cache:
             cache[stack] = run_capture(project, stack)
         return cache[stack]

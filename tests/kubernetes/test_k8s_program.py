@@ -78,8 +78,10 @@ def test_components_own_every_resource(captured, project, stack: str) -> None:
         assert r.parent in components, f"{r.type} {r.name} has parent {r.parent}"
         if r.parent == platform:
             at_platform.add((r.type.rsplit(":", 1)[1], r.name))
+    pull = spec.k8s.image_pull_secret
+    image_pull = {("Secret", "image-pull")} if pull is not None and pull.secure is not None else set()
     assert at_platform == {("Namespace", "namespace"), ("NetworkPolicy", "default-deny"),
-                           ("NetworkPolicy", "allow-dns"), ("PersistentVolumeClaim", "data")}
+                           ("NetworkPolicy", "allow-dns"), ("PersistentVolumeClaim", "data"), *image_pull}
 
 
 #: The only cluster-scoped objects a stack declares; each carries the namespace in its name.
@@ -477,7 +479,8 @@ def test_no_secret_reaches_an_environment_variable(captured, stack: str) -> None
     assert not found, found
     secrets = {s["metadata"]["name"] for s in of_kind(capture, "Secret")}
     mounted = {secret for _, _, pod in pod_specs(capture) for secret, _ in secret_files(pod).values()}
-    assert secrets <= mounted  # every Secret the stack creates is read, as files
+    pulled_with = {s["name"] for _, _, pod in pod_specs(capture) for s in pod.get("imagePullSecrets", [])}
+    assert secrets <= mounted | pulled_with  # every Secret the stack creates is read: as files, or by the kubelet
 
 
 def test_postgres_and_mlflow_read_the_database_secret_from_files(captured) -> None:

@@ -41,8 +41,9 @@ from pipelines.triggers import parse_trigger
 
 
 def make_spec(**overrides: Any) -> PlatformSpec:
-    """A valid Kubernetes spec with one model, plus `overrides`."""
-    data: dict[str, Any] = {"target": "kubernetes", "models": [{"name": "churn"}], **overrides}
+    """A valid Kubernetes spec with one model and a pinned runtime image, plus `overrides`."""
+    data: dict[str, Any] = {"target": "kubernetes", "models": [{"name": "churn"}],
+                            "runtime_image": "ghcr.io/acme/runtime@sha256:" + "0" * 64, **overrides}
     return PlatformSpec.model_validate(data)
 
 

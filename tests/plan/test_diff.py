@@ -24,7 +24,8 @@ MORE = K8S_DEV + """\
 """
 STAGING = K8S_DEV.replace("shipyard:environment: dev", "shipyard:environment: staging")
 LOCAL_AS_K8S = (ROOT / "stacks" / "Pulumi.local.yaml").read_text().replace(
-    "shipyard:target: local", "shipyard:target: kubernetes")
+    "shipyard:target: local", "shipyard:target: kubernetes") + (
+    "  shipyard:kubernetes: {image_repository: localhost:5001/shipyard-runtime}\n")
 
 
 @pytest.fixture(scope="module")

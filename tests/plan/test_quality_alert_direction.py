@@ -33,8 +33,9 @@ _MODELS = f"""\
         min_quality: {{{", ".join(f"{m}: {BOUND}" for m in sorted(METRICS["regression"]))}}}
 """
 STACKS = {
-    "k8s-quality": "config:\n  shipyard:target: kubernetes\n  shipyard:kubernetes: {prometheus_operator: true}\n"
-                   + _MODELS,
+    "k8s-quality": ("config:\n  shipyard:target: kubernetes\n"
+                    "  shipyard:kubernetes: {prometheus_operator: true, image_repository: localhost:5001/runtime}\n"
+                    + _MODELS),
     "aws-quality": "config:\n  shipyard:target: aws\n  shipyard:region: eu-west-1\n" + _MODELS,
     "gcp-quality": "config:\n  shipyard:target: gcp\n  shipyard:region: europe-west1\n"
                    "  shipyard:gcp: {project: acme-q}\n" + _MODELS,

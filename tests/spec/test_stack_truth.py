@@ -66,7 +66,7 @@ def refused(tmp_path: Path, stack: str, capsys: pytest.CaptureFixture[str], shar
     return problems
 
 
-K8S = "config:\n  shipyard:target: kubernetes\n"
+K8S = "config:\n  shipyard:target: kubernetes\n  shipyard:kubernetes: {image_repository: localhost:5001/runtime}\n"
 AWS = "config:\n  shipyard:target: aws\n  shipyard:region: eu-west-1\n"
 
 
@@ -90,7 +90,7 @@ def test_provider_namespaces_stay_allowed(tmp_path, capsys) -> None:
 def test_a_duplicate_key_names_both_lines(tmp_path, capsys) -> None:
     stack = K8S + "  shipyard:registry: {workers: 2}\n  shipyard:environment: prod\n  shipyard:registry: {workers: 4}\n"
     problems = refused(tmp_path, stack, capsys)
-    assert "given twice in one mapping (lines 3 and 5)" in problems["Pulumi.test.yaml: shipyard:registry"]
+    assert "given twice in one mapping (lines 4 and 6)" in problems["Pulumi.test.yaml: shipyard:registry"]
 
 
 def test_a_duplicate_key_in_the_shared_spec_is_found_too(tmp_path, capsys) -> None:

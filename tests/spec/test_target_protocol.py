@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 REGIONS = {"aws": "eu-west-1", "gcp": "europe-west1", "azure": "westeurope"}
 
 
-#: Settings a target cannot do without, like a region: the project every GCP resource lives in.
-REQUIRED = {"gcp": {"gcp": {"project": "acme-ml-dev"}}}
+#: Settings a target cannot do without, like a region: the project every GCP resource lives in, the repository a
+#: Kubernetes stack pushes the runtime image it builds to.
+REQUIRED = {"gcp": {"gcp": {"project": "acme-ml-dev"}},
+            "kubernetes": {"kubernetes": {"image_repository": "localhost:5001/shipyard-runtime"}}}
 
 
 def baseline(target: str, environment: str) -> PlatformSpec:
@@ -38,7 +40,7 @@ def test_the_target_has_rules_and_a_program(target: str) -> None:
     program = importlib.import_module(f"{TARGETS[target]}.program")
     for module, name in ((rules, "check"), (rules, "ignored"), (program, "build")):
         assert callable(getattr(module, name, None)), f"{module.__name__}.{name}"
-    assert list(inspect.signature(program.build).parameters) == ["platform", "spec", "package", "secrets"]
+    assert list(inspect.signature(program.build).parameters) == ["platform", "spec", "package", "image", "secrets"]
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))

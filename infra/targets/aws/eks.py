@@ -51,6 +51,7 @@ from pulumi_kubernetes.rbac.v1 import (
 )
 from pulumi_kubernetes.storage.v1 import StorageClass
 
+from infra.image import ImagePlan
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
@@ -397,13 +398,13 @@ class ClusterBackends(pulumi.ComponentResource):
         self.register_outputs({"artifacts": self.artifacts})
 
 
-def build_cluster(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+def build_cluster(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage, image: ImagePlan,
                   secrets: SecretValues, provider: pulumi_aws.Provider) -> TargetResources:
     """Declare the EKS cluster profile: the foundation, the cluster, the backends, and the Kubernetes target's
     workloads on the cluster."""
     under = pulumi.ResourceOptions(parent=platform, providers={"aws": provider})
     workloads = cluster_rules.workload_spec(spec)
-    base = Foundation(f"{spec.prefix}-foundation", spec, overview=None, opts=under)
+    base = Foundation(f"{spec.prefix}-foundation", spec, image, overview=None, opts=under)
     cluster = EksCluster(f"{spec.prefix}-cluster", spec, base, opts=under)
     ClusterAutoscaler(f"{spec.prefix}-autoscaler", spec, base, cluster, opts=under)
     backends = ClusterBackends(f"{spec.prefix}-backends", spec, base, cluster, layout.namespace_name(workloads),
@@ -411,6 +412,6 @@ def build_cluster(platform: pulumi.ComponentResource, spec: PlatformSpec, packag
     profile = ClusterProfile(provider=cluster.provider, image=base.image, database_url=backends.database_url,
                              database_ready=backends.database_ready, artifacts=backends.artifacts,
                              artifact_ports=eks_facts.ARTIFACT_PORTS, placement=placement())
-    built = build_workloads(platform, workloads, package, secrets, profile)
+    built = build_workloads(platform, workloads, package, image, secrets, profile)
     built.extra_outputs.update(cluster=cluster.name, image_repository=base.repository_url)
     return built

@@ -1,7 +1,8 @@
 """The AWS target's program: the platform on managed AWS services, with no cluster to operate.
 
 `build` declares, under one explicit AWS provider for the spec's region (tagging every resource with the
-spec's tags): the shared foundation (VPC, KMS key, image repository, overview dashboard), the registry
+spec's tags): the shared foundation (VPC, KMS key, image repository and the runtime image pushed into it,
+overview dashboard), the registry
 (MLflow, RDS or SageMaker's managed server, the artifact bucket), training (SageMaker pipelines on a
 schedule), and per model monitoring (drift job, alarms, alerts, retraining) and serving (a SageMaker
 endpoint). With `aws.compute: kubernetes` the same provider carries the EKS cluster profile instead
@@ -13,6 +14,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws
 
+from infra.image import ImagePlan
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
@@ -26,7 +28,7 @@ from infra.targets.base import TargetResources
 from infra.targets.cluster import on_cluster
 
 
-def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage, image: ImagePlan,
           secrets: SecretValues) -> TargetResources:
     """Declare the whole platform on AWS and return its components."""
     provider = pulumi_aws.Provider(
@@ -37,11 +39,11 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: Pipel
         # The cluster profile, and the Kubernetes SDK with it, loads only for a stack that asks for it.
         from infra.targets.aws.eks import build_cluster
 
-        return build_cluster(platform, spec, package, secrets, provider)
+        return build_cluster(platform, spec, package, image, secrets, provider)
     under = pulumi.ResourceOptions(parent=platform, providers={"aws": provider})
 
     overview = aws_name(spec.prefix, "overview", kind="dashboard")
-    base = Foundation(f"{spec.prefix}-foundation", spec, overview=(overview, dashboard_body(spec, spec.models)),
+    base = Foundation(f"{spec.prefix}-foundation", spec, image, overview=(overview, dashboard_body(spec, spec.models)),
                       opts=under)
     registry = AwsModelRegistry(f"{spec.prefix}-registry", spec, base, secrets, opts=under)
     training = AwsTrainingCluster(f"{spec.prefix}-training", spec, package, base, registry, opts=under)

@@ -23,6 +23,7 @@ from pulumi_aws import cloudwatch, ec2, ecs, lb, rds, sagemaker, secretsmanager
 from pulumi_aws import iam as aws_iam
 
 from infra.components import ModelRegistry
+from infra.image import RUNTIME_UID
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec, Secret
 from infra.targets.aws import iam
@@ -76,6 +77,7 @@ def mlflow_containers(*, image: str, region: str, log_group: str, artifact_root:
                   environment: dict[str, str]) -> dict[str, Any]:
         return {
             "name": name, "image": image, "essential": essential, "entryPoint": entry_point, "command": command,
+            "user": f"{RUNTIME_UID}:{RUNTIME_UID}",  # the image's default user is root, for SageMaker
             "environment": [{"name": k, "value": v} for k, v in {**environment, **region_variables(region)}.items()],
             "secrets": [{"name": "MLFLOW_BACKEND_STORE_URI", "valueFrom": backend_secret}],
             "readonlyRootFilesystem": False,  # ECS Exec (the SSM agent behind port forwarding) writes to it

@@ -29,6 +29,7 @@ import pulumi_kubernetes
 import yaml
 from pulumi_azure_native import authorization, containerservice, managedidentity, monitor
 
+from infra.image import ImagePlan
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
@@ -212,13 +213,13 @@ class ClusterBackends(pulumi.ComponentResource):
         self.register_outputs({"artifacts": self.artifacts})
 
 
-def build_cluster(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+def build_cluster(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage, image: ImagePlan,
                   secrets: SecretValues, provider: pulumi_azure_native.Provider) -> TargetResources:
     """Declare the AKS cluster profile: the foundation, the cluster, the backends, and the Kubernetes target's
     workloads on the cluster."""
     under = pulumi.ResourceOptions(parent=platform, providers={"azure-native": provider})
     workloads = cluster_rules.workload_spec(spec)
-    base = Foundation(f"{spec.prefix}-foundation", spec, opts=under, cluster=True)
+    base = Foundation(f"{spec.prefix}-foundation", spec, image, opts=under, cluster=True)
     aks = AksCluster(f"{spec.prefix}-cluster", spec, base, opts=under)
     backends = ClusterBackends(f"{spec.prefix}-backends", spec, base, aks, k8s_layout.namespace_name(workloads),
                                opts=under)
@@ -226,6 +227,6 @@ def build_cluster(platform: pulumi.ComponentResource, spec: PlatformSpec, packag
                              database_ready=backends.database_ready, artifacts=backends.artifacts,
                              artifact_ports=ARTIFACT_PORTS, account_annotations=backends.annotations,
                              pod_labels={k8s_layout.MLFLOW: dict([USE_LABEL])}, placement=placement())
-    built = build_workloads(platform, workloads, package, secrets, profile)
+    built = build_workloads(platform, workloads, package, image, secrets, profile)
     built.extra_outputs.update(cluster=aks.name, image_repository=base.registry.login_server)
     return built

@@ -29,6 +29,8 @@ from pulumi_azure_native import (
     resources,
 )
 
+from infra.components import RuntimeImage
+from infra.image import ImagePlan
 from infra.spec import PlatformSpec
 from infra.targets.azure import iam, layout
 from infra.targets.azure.names import azure_name
@@ -96,9 +98,10 @@ class Network:
 class Foundation(pulumi.ComponentResource):
     """The resource group, network, private DNS, vault, registry, logs and the Container Apps environment."""
 
-    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None,
+    def __init__(self, name: str, spec: PlatformSpec, image: ImagePlan, opts: pulumi.ResourceOptions | None = None,
                  cluster: bool = False):
-        """`cluster` lays the foundation out for the AKS cluster profile (see the module docstring)."""
+        """`image` says whether to build the runtime image; `cluster` lays the foundation out for the AKS cluster
+        profile (see the module docstring)."""
         super().__init__("shipyard:azure:Foundation", name, None, opts)
         self.spec, self.cluster = spec, cluster
         self.child = pulumi.ResourceOptions(parent=self)
@@ -120,7 +123,13 @@ class Foundation(pulumi.ComponentResource):
         if not cluster:
             self.vault = self._vault()
         self.registry = self._registry()
-        self.image = self.registry.login_server.apply(lambda server: image_reference(spec.runtime_image, server))
+        if image.pinned is None:
+            # Pushed with the deployer's `az acr login` (the registry has no admin user), from inside
+            # networking.allowed_cidrs (its firewall); the apps pull the digest with their identities.
+            repository = pulumi.Output.concat(self.registry.login_server, "/", f"{self.prefix}-runtime")
+            self.image = RuntimeImage(f"{self.prefix}-runtime", image, repository, None, self.child).ref
+        else:
+            self.image = self.registry.login_server.apply(lambda server: image_reference(image.pinned or "", server))
         self.workspace, self.insights = self._observability()
         outputs = {"resource_group": self.group_name, "vnet_id": self.network.vnet_id,
                    "registry": self.registry.login_server, "image": self.image, "insights_id": self.insights.id}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_azure_native
 
+from infra.image import ImagePlan
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
@@ -26,7 +27,7 @@ from infra.targets.base import TargetResources
 from infra.targets.cluster import on_cluster
 
 
-def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage, image: ImagePlan,
           secrets: SecretValues) -> TargetResources:
     """Declare the whole platform on Azure and return its components."""
     provider = pulumi_azure_native.Provider(f"{spec.prefix}-azure", location=spec.region,
@@ -35,9 +36,9 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: Pipel
         # The cluster profile, and the Kubernetes SDK with it, loads only for a stack that asks for it.
         from infra.targets.azure.aks import build_cluster
 
-        return build_cluster(platform, spec, package, secrets, provider)
+        return build_cluster(platform, spec, package, image, secrets, provider)
     under = pulumi.ResourceOptions(parent=platform, providers={"azure-native": provider})
-    base = Foundation(f"{spec.prefix}-foundation", spec, opts=under)
+    base = Foundation(f"{spec.prefix}-foundation", spec, image, opts=under)
     registry = AzureModelRegistry(f"{spec.prefix}-registry", spec, base, secrets, opts=under)
     training = AzureTrainingCluster(f"{spec.prefix}-training", spec, package, base, registry, opts=under)
     monitors = {m.name: AzureMonitoring(f"{spec.prefix}-{m.name}-monitoring", spec, m, base, registry, training,

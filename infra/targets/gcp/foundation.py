@@ -27,6 +27,8 @@ from pulumi_gcp import (
     servicenetworking,
 )
 
+from infra.components import RegistryLogin, RuntimeImage
+from infra.image import ImagePlan
 from infra.spec import PlatformSpec
 from infra.targets.gcp import dashboards, gke_facts
 from infra.targets.gcp.names import account_id, gcp_name, labels
@@ -66,16 +68,24 @@ class Network:
     peering: servicenetworking.Connection
 
 
+def artifact_registry_login(region: str, repository: artifactregistry.Repository) -> RegistryLogin:
+    """Push credentials for the stack's repository: the deployer's OAuth access token (short-lived, read at each
+    `up`), as `docker login -u oauth2accesstoken` uses it."""
+    token = organizations.get_client_config_output(opts=pulumi.InvokeOptions(parent=repository)).access_token
+    return RegistryLogin(address=f"{region}-docker.pkg.dev", username="oauth2accesstoken",
+                         password=pulumi.Output.secret(token))
+
+
 class Foundation(pulumi.ComponentResource):
     """The APIs, network, key, image repository, workload accounts, metric descriptors and overview dashboard."""
 
     network: Network
     image: pulumi.Output[str]
 
-    def __init__(self, name: str, spec: PlatformSpec, workloads: list[str],
+    def __init__(self, name: str, spec: PlatformSpec, image: ImagePlan, workloads: list[str],
                  opts: pulumi.ResourceOptions | None = None, cluster: bool = False):
-        """`workloads` names every workload that gets its own service account; `cluster` lays the network out
-        for the GKE cluster profile."""
+        """`image` says whether to build the runtime image; `workloads` names every workload that gets its own
+        service account; `cluster` lays the network out for the GKE cluster profile."""
         super().__init__("shipyard:gcp:Foundation", name, None, opts)
         self.spec, self.cluster = spec, cluster
         child = pulumi.ResourceOptions(parent=self)
@@ -102,9 +112,13 @@ class Foundation(pulumi.ComponentResource):
         self.repository = repository
         self.repository_url = pulumi.Output.concat(self.region, "-docker.pkg.dev/", self.project, "/",
                                                    repository.repository_id)
-        # The image every workload runs. Until the stack builds and pushes its own image (infra/image.py) it is
-        # the spec's `runtime_image`; switching to the pushed image is this one line.
-        self.image = pulumi.Output.from_input(spec.runtime_image)
+        # The image every workload runs: the one the program builds and pushes to this repository (its digest),
+        # or the spec's pinned `runtime_image` (Cloud Run and GKE pull Artifact Registry and public registries).
+        if image.pinned is None:
+            self.image = RuntimeImage(f"{spec.prefix}-runtime", image, self.repository_url,
+                                      artifact_registry_login(self.region, repository), self.child).ref
+        else:
+            self.image = pulumi.Output.from_input(image.pinned)
         self.accounts = {w: serviceaccount.Account(
             f"{spec.prefix}-{w}", account_id=account_id(spec.prefix, w), project=self.project,
             display_name=gcp_name(spec.prefix, w, kind="display"), description=f"shipyard workload: {w}",

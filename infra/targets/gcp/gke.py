@@ -24,6 +24,7 @@ import pulumi_gcp
 import pulumi_kubernetes
 from pulumi_gcp import artifactregistry, container, kms, projects, serviceaccount
 
+from infra.image import ImagePlan
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
@@ -196,13 +197,13 @@ class ClusterBackends(pulumi.ComponentResource):
         self.register_outputs({"artifacts": self.artifacts})
 
 
-def build_cluster(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+def build_cluster(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage, image: ImagePlan,
                   secrets: SecretValues, provider: pulumi_gcp.Provider) -> TargetResources:
     """Declare the GKE cluster profile: the foundation, the cluster, the backends, and the Kubernetes target's
     workloads on the cluster."""
     under = pulumi.ResourceOptions(parent=platform, providers={"gcp": provider})
     workloads = cluster_rules.workload_spec(spec)
-    base = Foundation(f"{spec.prefix}-foundation", spec, list(ACCOUNTS), opts=under, cluster=True)
+    base = Foundation(f"{spec.prefix}-foundation", spec, image, list(ACCOUNTS), opts=under, cluster=True)
     gke = GkeCluster(f"{spec.prefix}-cluster", spec, base, opts=under)
     backends = ClusterBackends(f"{spec.prefix}-backends", spec, base, gke, layout.namespace_name(workloads),
                                opts=under)
@@ -210,6 +211,6 @@ def build_cluster(platform: pulumi.ComponentResource, spec: PlatformSpec, packag
                              database_ready=backends.database_ready, artifacts=backends.artifacts,
                              artifact_ports=ARTIFACT_PORTS, account_annotations=backends.annotations,
                              placement=placement())
-    built = build_workloads(platform, workloads, package, secrets, profile)
+    built = build_workloads(platform, workloads, package, image, secrets, profile)
     built.extra_outputs.update(cluster=gke.name, image_repository=base.repository_url)
     return built

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp
 
+from infra.image import ImagePlan
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
@@ -37,7 +38,7 @@ def workloads(spec: PlatformSpec) -> list[str]:
     return [*PLATFORM_WORKLOADS, *per_model, *triggers]
 
 
-def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage, image: ImagePlan,
           secrets: SecretValues) -> TargetResources:
     """Declare the whole platform on GCP and return its components."""
     provider = pulumi_gcp.Provider(
@@ -48,9 +49,9 @@ def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: Pipel
         # The cluster profile, and the Kubernetes SDK with it, loads only for a stack that asks for it.
         from infra.targets.gcp.gke import build_cluster
 
-        return build_cluster(platform, spec, package, secrets, provider)
+        return build_cluster(platform, spec, package, image, secrets, provider)
     under = pulumi.ResourceOptions(parent=platform, providers={"gcp": provider})
-    base = Foundation(f"{spec.prefix}-foundation", spec, workloads(spec), opts=under)
+    base = Foundation(f"{spec.prefix}-foundation", spec, image, workloads(spec), opts=under)
     registry = GcpModelRegistry(f"{spec.prefix}-registry", spec, base, secrets, opts=under)
     training = GcpTrainingCluster(f"{spec.prefix}-training", spec, package, base, registry, opts=under)
     monitors = {m.name: GcpMonitoring(f"{spec.prefix}-{m.name}-monitoring", spec, m, base, registry, training,

@@ -36,8 +36,11 @@ from infra.targets.kubernetes.profile import ClusterProfile, Placement
 @dataclass(frozen=True)
 class Context:
     """The platform-wide facts a component needs. `namespace` is the Namespace resource's name output,
-    so every namespaced object depends on the Namespace; `namespace_name` is the same name, plain. `profile`
-    holds what a cloud's cluster profile changes (nothing, on the Kubernetes target)."""
+    so every namespaced object depends on the Namespace; `namespace_name` is the same name, plain. `image` is
+    what every runtime container runs (the pinned image, the pushed digest, or the cluster profile's),
+    `image_identity` a plain string that changes with it, `pull_secret` the name of the Secret pods pull it with
+    (None: no credentials). `profile` holds what a cloud's cluster profile changes (nothing, on the Kubernetes
+    target)."""
 
     spec: PlatformSpec
     package: PipelinePackage
@@ -45,12 +48,10 @@ class Context:
     namespace_name: str
     data_claim: pulumi.Output[str]
     secrets: SecretValues
+    image: pulumi.Input[str]
+    image_identity: str
+    pull_secret: pulumi.Input[str] | None = None
     profile: ClusterProfile = field(default_factory=ClusterProfile)
-
-    @property
-    def image(self) -> pulumi.Input[str]:
-        """The image every workload runs: the profile's, else the spec's `runtime_image`."""
-        return self.profile.image if self.profile.image is not None else self.spec.runtime_image
 
     @property
     def object_store(self) -> bool:

@@ -10,6 +10,7 @@ import hashlib
 import json
 from typing import Any
 
+from infra import image
 from infra.packaging import PipelinePackage
 from infra.spec import PlatformSpec
 
@@ -21,8 +22,8 @@ DNS_PORT = 53
 #: Ports the Kubernetes API server listens on (managed clusters: 443; kubeadm: 6443).
 API_SERVER_PORTS = (443, 6443)
 
-#: The one non-root user every container runs as (the runtime image creates it).
-RUNTIME_UID = 10001
+#: The one non-root user every container runs as (the runtime image creates it; pods ask for it).
+RUNTIME_UID = image.RUNTIME_UID
 
 WHEEL_DIR = "/opt/shipyard/wheel"
 SITE_DIR = "/opt/shipyard/site"
@@ -39,6 +40,7 @@ POSTGRES_USER = "mlflow"
 POSTGRES_DB = "mlflow"
 BACKEND_SECRET = "mlflow-backend-store"
 S3_SECRET = "mlflow-s3"
+PULL_SECRET = "runtime-image-pull"
 ARTIFACTS_CLAIM = "mlflow-artifacts"
 DATA_CLAIM = "shipyard-data"
 WHEEL_KEY = "pipelines.whl"

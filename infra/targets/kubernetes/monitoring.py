@@ -221,7 +221,8 @@ class KubernetesMonitoring(Monitoring):
                 metadata=ctx.pod_meta(workload, scrape_annotations(layout.METRICS_PORT, path)),
                 spec=pod_spec([container], service_account=account.metadata.apply(lambda m: m.name),
                               volumes=[claim_volume("data", ctx.data_claim, read_only=True)],
-                              pod_affinity=data_pod_affinity(ctx.spec), placement=ctx.placement("monitoring"))),
+                              pod_affinity=data_pod_affinity(ctx.spec), placement=ctx.placement("monitoring"),
+                              pull_secret=ctx.pull_secret)),
         ), opts=self.child)
         service(ctx, f"{key}-drift-metrics", name, workload, [("metrics", layout.METRICS_PORT)], self.child)
         network_policy(ctx, f"{key}-drift-metrics-network", network.metrics_policy(name, workload.selector),

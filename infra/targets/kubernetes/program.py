@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pulumi
 
+from infra.image import ImagePlan
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
 from infra.spec import PlatformSpec
@@ -27,17 +28,18 @@ from infra.targets.kubernetes.serving import KubernetesServing
 from infra.targets.kubernetes.training import KubernetesTraining
 
 
-def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage, image: ImagePlan,
           secrets: SecretValues) -> TargetResources:
     """Declare the platform on Kubernetes and return its components."""
-    return build_workloads(platform, spec, package, secrets, ClusterProfile())
+    return build_workloads(platform, spec, package, image, secrets, ClusterProfile())
 
 
 def build_workloads(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
-                    secrets: SecretValues, profile: ClusterProfile) -> TargetResources:
+                    image: ImagePlan, secrets: SecretValues, profile: ClusterProfile) -> TargetResources:
     """Declare the Kubernetes target's workloads under `platform` with what a cloud's cluster `profile` changes
-    (nothing, for the Kubernetes target itself); the cloud profiles call this on the cluster they create."""
-    ctx = declare_platform(platform, spec, package, secrets, profile)
+    (nothing, for the Kubernetes target itself); the cloud profiles call this on the cluster they create, with
+    the image they pushed as `profile.image` (`image` then only names it, for the initial Job)."""
+    ctx = declare_platform(platform, spec, package, image, secrets, profile)
     child = profile.options(platform)
     registry = KubernetesRegistry(f"{spec.prefix}-registry", ctx, child)
     training = KubernetesTraining(f"{spec.prefix}-training", ctx, registry, child)

@@ -152,7 +152,8 @@ class KubernetesRegistry(ModelRegistry):
             template=PodTemplateSpecArgs(
                 metadata=ctx.pod_meta(mlflow),
                 spec=pod_spec([container], service_account=account.metadata.apply(lambda m: m.name),
-                              volumes=volumes, placement=ctx.placement("registry"))),
+                              volumes=volumes, placement=ctx.placement("registry"),
+                              pull_secret=ctx.pull_secret)),
         ), opts=pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(
             depends_on=[*depends, *profile.database_ready])))
         svc = service(ctx, "mlflow", layout.MLFLOW, mlflow, [("http", layout.MLFLOW_PORT)], self.child)

@@ -123,6 +123,20 @@ def _kubernetes_problems(spec: PlatformSpec) -> list[Problem]:
     return problems
 
 
+def _image_problems(spec: PlatformSpec) -> list[Problem]:
+    """A build with nowhere to push it, and a pull Secret reference that is not a Secret's name."""
+    problems = []
+    if spec.runtime_image is None and not spec.k8s.image_repository:
+        problems.append(Problem.at("kubernetes.image_repository", (
+            "is required to push the runtime image the program builds (e.g. 'localhost:5001/shipyard-runtime'), "
+            "or pin runtime_image to 'repository@sha256:<64 hex>'")))
+    credentials = spec.k8s.image_pull_secret
+    if credentials is not None and credentials.ref is not None and not _SECRET_REF.match(credentials.ref):
+        problems.append(Problem.at("kubernetes.image_pull_secret.ref", (
+            f"{credentials.ref!r} must name an existing kubernetes.io/dockerconfigjson Secret of the namespace")))
+    return problems
+
+
 def check(spec: PlatformSpec) -> list[Problem]:
     """Everything in `spec` the Kubernetes target refuses, located by key path."""
     problems: list[Problem] = []
@@ -137,7 +151,8 @@ def check(spec: PlatformSpec) -> list[Problem]:
         problems.append(Problem.at("registry.artifacts.bucket", "is required with registry.artifacts.s3_endpoint"))
     if artifacts.bucket and not artifacts.s3_endpoint:
         problems.append(Problem.at("registry.artifacts.s3_endpoint", "is required with registry.artifacts.bucket"))
-    return problems + _kubernetes_problems(spec) + _secret_ref_problems(spec) + _name_problems(spec)
+    return (problems + _kubernetes_problems(spec) + _image_problems(spec) + _secret_ref_problems(spec)
+            + _name_problems(spec))
 
 
 _CLUSTER = "this target deploys into an existing cluster"

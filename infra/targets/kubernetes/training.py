@@ -93,17 +93,16 @@ class KubernetesTraining(TrainingCluster):
             config = ConfigMap(f"{model.name}-run-config",
                                metadata=ctx.meta(layout.config_configmap(model.name, document), workload),
                                data={f"{model.name}.json": document}, immutable=True, opts=self.child)
-            runtime = PipelinesRuntime(image=ctx.image, wheel_configmap=wheel_name,
-                                       wheel_filename=package.filename,
-                                       config_configmap=config.metadata.apply(lambda m: m.name), model=model.name)
+            runtime = PipelinesRuntime(image=ctx.image, wheel_configmap=wheel_name, wheel_filename=package.filename,
+                                       config_configmap=config.metadata.apply(lambda m: m.name), model=model.name,
+                                       pull_secret=ctx.pull_secret)
             self.runtimes[model.name] = runtime
             cron_job(ctx, f"{model.name}-train", layout.train_cronjob(model.name), workload, spec.training.schedule,
                      self._job_spec(ctx, runtime, workload, account_name, FINISHED_JOB_TTL_SECONDS), self.child,
                      starting_deadline_seconds=3600, successful_history=3)
-            pod_inputs = [layout.wheel_configmap(package), layout.config_configmap(model.name, document),
-                          spec.training.model_dump(mode="json")]
-            job_name = pulumi.Output.from_input(ctx.image).apply(
-                lambda image, name=model.name, inputs=pod_inputs: layout.init_job(name, [image, *inputs]))
+            pod_inputs = [ctx.image_identity, layout.wheel_configmap(package),
+                          layout.config_configmap(model.name, document), spec.training.model_dump(mode="json")]
+            job_name = layout.init_job(model.name, pod_inputs)
             # Pulumi waits for the initial Job to complete (up to the time limit), so `up` ends with a model.
             timeout = {"pulumi.com/timeoutSeconds": str(time_limit_seconds(spec) + 300)}
             self.initial_jobs[model.name] = Job(

@@ -28,6 +28,7 @@ from pulumi_kubernetes.core.v1 import (
     ExecActionArgs,
     HTTPGetActionArgs,
     KeyToPathArgs,
+    LocalObjectReferenceArgs,
     NodeAffinityArgs,
     NodeSelectorRequirementArgs,
     NodeSelectorTermArgs,
@@ -233,9 +234,11 @@ def pod_spec(
     pod_affinity: PodAffinityArgs | None = None,
     topology_spread: Sequence[TopologySpreadConstraintArgs] = (),
     placement: Placement | None = None,
+    pull_secret: pulumi.Input[str] | None = None,
 ) -> PodSpecArgs:
     """A pod spec with the house defaults: its own ServiceAccount, no API token unless asked, non-root;
-    `pod_affinity` and `topology_spread` place it relative to other pods, `placement` on a node pool."""
+    `pod_affinity` and `topology_spread` place it relative to other pods, `placement` on a node pool;
+    `pull_secret` names the Secret the kubelet pulls private images with."""
     tolerations, affinity = scheduling(spot, gpus)
     if placement is not None:
         tolerations = [*(tolerations or []), *placement.toleration_args()] or None
@@ -243,6 +246,7 @@ def pod_spec(
         affinity = AffinityArgs(node_affinity=affinity.node_affinity if affinity else None, pod_affinity=pod_affinity)
     return PodSpecArgs(
         containers=list(containers),
+        image_pull_secrets=[LocalObjectReferenceArgs(name=pull_secret)] if pull_secret is not None else None,
         init_containers=list(init_containers) or None,
         volumes=list(volumes) or None,
         service_account_name=service_account,
@@ -259,13 +263,15 @@ def pod_spec(
 
 @dataclass(frozen=True)
 class PipelinesRuntime:
-    """What a pod running the pipelines for one model needs: the image, the wheel, the model's run configuration."""
+    """What a pod running the pipelines for one model needs: the image (and the Secret it is pulled with), the
+    wheel, the model's run configuration."""
 
     image: pulumi.Input[str]
     wheel_configmap: pulumi.Input[str]
     wheel_filename: str
     config_configmap: pulumi.Input[str]
     model: str
+    pull_secret: pulumi.Input[str] | None = None
 
     @property
     def config_path(self) -> str:
@@ -366,4 +372,4 @@ def pipelines_pod(
     return pod_spec([container], service_account=service_account, volumes=volumes,
                     init_containers=[install_wheel_container(runtime)], automount_token=automount_token,
                     restart_policy=restart_policy, spot=spot, gpus=gpus, pod_affinity=pod_affinity,
-                    topology_spread=topology_spread, placement=placement)
+                    topology_spread=topology_spread, placement=placement, pull_secret=runtime.pull_secret)

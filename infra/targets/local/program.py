@@ -11,6 +11,7 @@ from __future__ import annotations
 import pulumi
 
 from infra.components import ModelRegistry, Monitoring, ServingEndpoint, TrainingCluster
+from infra.image import ImagePlan
 from infra.local import layout as lay
 from infra.packaging import PipelinePackage
 from infra.secrets import SecretValues
@@ -57,9 +58,10 @@ class LocalMonitoring(Monitoring):
         self.done(schedule=model.monitoring.schedule, inference_log_uri=str(layout.inference_log(model.name)))
 
 
-def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage,
+def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: PipelinePackage, image: ImagePlan,
           secrets: SecretValues) -> TargetResources:
-    """Declare the local platform's components (no resources: the supervisor runs the processes; no secrets)."""
+    """Declare the local platform's components (no resources: the supervisor runs the processes; no image, no
+    secrets)."""
     from infra.stackfile import find_project_dir
 
     layout = lay.Layout(lay.state_dir(find_project_dir(), pulumi.get_stack()))

@@ -35,7 +35,7 @@ def _registry(spec: PlatformSpec, opts: pulumi.ResourceOptions, mode: str) -> co
     return registry
 
 
-def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: object,
+def build(platform: pulumi.ComponentResource, spec: PlatformSpec, package: object, image: object,
           secrets: SecretValues) -> TargetResources:
     """The fake platform; see the module docstring for the modes."""
     mode = spec.tags.get("fake", "ok")
