@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from infra.image import CONTEXT_FILES
 from infra.plan_capture import Capture, CapturedResource, capture
 from infra.stackfile import load_stack
+from infra.targets import cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_GROUPS = ("kubernetes:monitoring.coreos.com/",)
@@ -114,3 +117,19 @@ def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
 def run_capture(project: Path, stack: str) -> Capture:
     """One fresh evaluation of the program for `stack` of `project`."""
     return capture(load_stack(stack, project_dir=project), project)
+
+
+def twin_stack(project: Path, stack: str, repository: str) -> str:
+    """The Kubernetes target's stack file for the same spec as the cluster-profile `stack`: the same keys, target
+    'kubernetes', the storage classes the profile gives (`cluster.FACTS`), and `repository` (where the profile
+    pushes the runtime image) as the one it pushes to, so both run the same pushed digest."""
+    config = yaml.safe_load((project / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    cloud = config.pop("shipyard:target")
+    config.pop("shipyard:region")
+    config.pop(f"shipyard:{cloud}")
+    facts = cluster.FACTS[cloud]
+    config["shipyard:target"] = "kubernetes"
+    config["shipyard:kubernetes"] = {"storage_class": facts.storage_class,
+                                     "shared_storage_class": facts.shared_storage_class,
+                                     "image_repository": repository}
+    return yaml.safe_dump({"config": config})

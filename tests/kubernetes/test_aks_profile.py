@@ -7,19 +7,18 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import yaml
 from image_checks import pushed_ref
-from k8s_helpers import kube_objects, manifest, pod_specs, run_capture
+from k8s_helpers import kube_objects, manifest, pod_specs, run_capture, twin_stack
 from test_cluster_profile import _objects as objects
 from test_cluster_profile import assert_same_workloads, make_spec, of_type, strict_failures, violations
 
 from infra.plan_capture import Capture
 from infra.plan_mocks import INVOKES
 from infra.stackfile import load_stack
-from infra.targets import cluster, load_target
+from infra.targets import load_target
 from infra.targets.azure import aks, aks_facts, iam
 from infra.targets.azure.names import RULES
 from infra.targets.gcp import gke_facts
@@ -49,19 +48,6 @@ config:
 """
 
 
-def twin_stack(project: Path, image: str) -> str:
-    """The Kubernetes target's stack for the same spec as azure-aks-prod: the same keys, target 'kubernetes', the
-    storage classes the profile gives (`cluster.FACTS`), and the registry repository the profile pushed `image`
-    to as the one it pushes to (so both run the same pushed digest)."""
-    config = yaml.safe_load((project / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]
-    for key in ("shipyard:region", "shipyard:azure"):
-        config.pop(key)
-    facts = cluster.FACTS["azure"]
-    config["shipyard:target"] = "kubernetes"
-    config["shipyard:kubernetes"] = {"storage_class": facts.storage_class,
-                                     "shared_storage_class": facts.shared_storage_class,
-                                     "image_repository": image.partition("@")[0]}
-    return yaml.safe_dump({"config": config})
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +59,7 @@ def captured(project_copy: Callable) -> Callable[[str], Capture]:
     def get(stack: str) -> Capture:
         if stack == TWIN and stack not in cache:
             (image,) = {c["image"] for _, _, pod in pod_specs(get(STACK)) for c in pod["containers"]}
-            (project / "stacks" / f"Pulumi.{TWIN}.yaml").write_text(twin_stack(project, image))
+            (project / "stacks" / f"Pulumi.{TWIN}.yaml").write_text(twin_stack(project, STACK, image.partition("@")[0]))
         if stack not in cache:
             cache[stack] = run_capture(project, stack)
         return cache[stack]

@@ -12,8 +12,7 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-import yaml
-from k8s_helpers import kube_objects, manifest, pod_specs, run_capture
+from k8s_helpers import kube_objects, manifest, pod_specs, run_capture, twin_stack
 
 from infra.merge import with_defaults
 from infra.plan_capture import Capture
@@ -46,29 +45,18 @@ config:
 """
 
 
-def twin_stack(project: Path) -> str:
-    """The Kubernetes target's stack for the same spec as gcp-gke-prod: the same keys, target 'kubernetes', the
-    storage classes the profile gives (`cluster.FACTS`), and the profile's Artifact Registry repository as the
-    place its image is pushed to (so both run the same pushed digest)."""
-    config = yaml.safe_load((project / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]
+def gke_repository(project: Path) -> str:
+    """The Artifact Registry repository the GKE profile pushes the runtime image to."""
     spec = load_stack(STACK, project_dir=project).spec
-    repository = (f"{spec.region}-docker.pkg.dev/{spec.gcp_settings.project}/"
-                  f"{gcp_name(spec.prefix, 'runtime', kind='repository')}")
-    for key in ("shipyard:region", "shipyard:gcp"):
-        config.pop(key)
-    facts = cluster.FACTS["gcp"]
-    config["shipyard:target"] = "kubernetes"
-    config["shipyard:kubernetes"] = {"storage_class": facts.storage_class,
-                                     "shared_storage_class": facts.shared_storage_class,
-                                     "image_repository": repository}
-    return yaml.safe_dump({"config": config})
+    repository = gcp_name(spec.prefix, "runtime", kind="repository")
+    return f"{spec.region}-docker.pkg.dev/{spec.gcp_settings.project}/{repository}"
 
 
 @pytest.fixture(scope="module")
 def gke(project_copy: Callable) -> Callable[[str], Capture]:
     """Captures of the GKE stacks and the Kubernetes twin, once per module."""
     project = project_copy({"gcp-gke-long": LONG_STACK})
-    (project / "stacks" / f"Pulumi.{TWIN}.yaml").write_text(twin_stack(project))
+    (project / "stacks" / f"Pulumi.{TWIN}.yaml").write_text(twin_stack(project, STACK, gke_repository(project)))
     cache: dict[str, Capture] = {}
 
     def get(stack: str) -> Capture:

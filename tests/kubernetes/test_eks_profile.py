@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
-import yaml
-from k8s_helpers import kube_objects, manifest, pod_specs, run_capture
+from k8s_helpers import kube_objects, manifest, pod_specs, run_capture, twin_stack
 from test_cluster_profile import CHANGED, ONLY_ON_KUBERNETES, _drop, _objects, _without_placement, make_spec, of_type
 
 from infra.plan_capture import Capture
@@ -45,19 +43,6 @@ config:
 """
 
 
-def twin_stack(project: Path, image: str) -> str:
-    """The Kubernetes target's stack for the same spec as aws-eks-prod: the same keys, target 'kubernetes', the
-    storage classes the profile gives (`cluster.FACTS`), and the repository the profile pushed `image` to as the
-    one it pushes to (so both run the same pushed digest)."""
-    config = yaml.safe_load((project / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]
-    for key in ("shipyard:region", "shipyard:aws"):
-        config.pop(key)
-    facts = cluster.FACTS["aws"]
-    config["shipyard:target"] = "kubernetes"
-    config["shipyard:kubernetes"] = {"storage_class": facts.storage_class,
-                                     "shared_storage_class": facts.shared_storage_class,
-                                     "image_repository": image.partition("@")[0]}
-    return yaml.safe_dump({"config": config})
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +55,7 @@ def eks(project_copy: Callable) -> Callable[[str], Capture]:
         if stack == TWIN and stack not in cache:
             (image,) = {c["image"] for owner, _, pod in pod_specs(get(STACK)) if owner == "Deployment/mlflow"
                         for c in pod["containers"]}  # the runtime image (the autoscaler runs its own)
-            (project / "stacks" / f"Pulumi.{TWIN}.yaml").write_text(twin_stack(project, image))
+            (project / "stacks" / f"Pulumi.{TWIN}.yaml").write_text(twin_stack(project, STACK, image.partition("@")[0]))
         if stack not in cache:
             cache[stack] = run_capture(project, stack)
         return cache[stack]
