@@ -52,6 +52,60 @@ _HONOURED = ("region", "tags", "networking.", "training.min_nodes", "training.ma
 _S3_KEYS = ("registry.artifacts.s3_endpoint", "registry.artifacts.bucket", "registry.artifacts.s3_credentials")
 
 
+#: The node label every pool carries (its role), and the taint that keeps all but training pods off training pools.
+POOL_LABEL = "shipyard.io/pool"
+TRAINING_TAINT = (POOL_LABEL, "training")
+#: The taint of GPU nodes; the Kubernetes target's GPU pods tolerate it.
+GPU_TAINT = ("nvidia.com/gpu", "present")
+#: Nodes of the system pool (tracking server, serving, monitoring, the cloud's own pods): dev keeps one.
+SYSTEM_NODES = {"dev": (1, 3), "staging": (2, 4), "prod": (3, 6)}
+#: The Kubernetes target's components whose pods run on the system pool (training runs on the training pools).
+SYSTEM_COMPONENTS = ("registry", "serving", "monitoring", "database")
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """One node pool (node group, agent pool): its machine, node bounds, capacity and what runs there."""
+
+    name: str
+    role: str
+    machine: str
+    min_nodes: int
+    max_nodes: int
+    spot: bool = False
+    gpus: int = 0
+    taints: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The node labels pods select the pool by."""
+        return {POOL_LABEL: self.role}
+
+    @property
+    def system(self) -> bool:
+        """Whether this is the system pool."""
+        return self.role == "system"
+
+
+def pool_plans(spec: PlatformSpec, *, system_machine: str, training_machine: str,
+               names: tuple[str, str] = ("training", "training-spot"),
+               spot_taint: tuple[str, str] | None = None) -> list[PoolPlan]:
+    """A cluster's pools, on every cloud: the system pool (everything but training) between the environment's
+    SYSTEM_NODES; the training pool (`names[0]`) on `training_machine` between `training.min_nodes` and
+    `max_nodes`, tainted for training (and for GPUs when the size class is 'gpu'), from zero when min_nodes is 0;
+    with `training.spot` its spot twin (`names[1]`, also tainted with the cloud's `spot_taint`), from zero."""
+    low, high = SYSTEM_NODES[spec.environment]
+    training = spec.training
+    taints = (TRAINING_TAINT, *((GPU_TAINT,) if training.size == "gpu" else ()))
+    pools = [PoolPlan("system", "system", system_machine, low, high),
+             PoolPlan(names[0], "training", training_machine, training.min_nodes, training.max_nodes,
+                      gpus=training.gpu_count, taints=taints)]
+    if training.spot:
+        pools.append(PoolPlan(names[1], "training", training_machine, 0, training.max_nodes, spot=True,
+                              gpus=training.gpu_count, taints=(*taints, *((spot_taint,) if spot_taint else ()))))
+    return pools
+
+
 def on_cluster(spec: PlatformSpec) -> bool:
     """Whether `spec` asks a cloud target for its cluster profile."""
     return spec.compute == "kubernetes"

@@ -18,10 +18,9 @@ from test_cluster_profile import assert_same_workloads, make_spec, of_type, stri
 from infra.plan_capture import Capture
 from infra.plan_mocks import INVOKES
 from infra.stackfile import load_stack
-from infra.targets import load_target
+from infra.targets import cluster, load_target
 from infra.targets.azure import aks, aks_facts, iam
 from infra.targets.azure.names import RULES
-from infra.targets.gcp import gke_facts
 
 STACK = "azure-aks-prod"
 TWIN = "k8s-aks-twin"
@@ -152,15 +151,15 @@ def test_pools_follow_the_size_table_and_the_training_bounds() -> None:
     pools = {p.name: p for p in aks_facts.pool_plans(make_spec(
         "azure", environment="prod", training={"size": "large", "min_nodes": 1, "max_nodes": 4, "spot": True}))}
     assert set(pools) == {"system", "cpu", "cpuspot"}
-    assert (pools["system"].min_nodes, pools["system"].max_nodes) == aks_facts.SYSTEM_NODES["prod"]
-    assert pools["system"].taints == () and pools["system"].labels == {aks_facts.POOL_LABEL: "system"}
+    assert (pools["system"].min_nodes, pools["system"].max_nodes) == cluster.SYSTEM_NODES["prod"]
+    assert pools["system"].taints == () and pools["system"].labels == {cluster.POOL_LABEL: "system"}
     cpu, spot = pools["cpu"], pools["cpuspot"]
-    assert (cpu.vm_size, cpu.min_nodes, cpu.max_nodes, cpu.spot) == ("Standard_D8s_v5", 1, 4, False)
+    assert (cpu.machine, cpu.min_nodes, cpu.max_nodes, cpu.spot) == ("Standard_D8s_v5", 1, 4, False)
     assert (spot.min_nodes, spot.max_nodes, spot.spot) == (0, 4, True), "spot scales from zero"
-    assert cpu.node_taints == ["shipyard.io/pool=training:NoSchedule"]
-    assert spot.node_taints == ["shipyard.io/pool=training:NoSchedule",
+    assert aks_facts.node_taints(cpu) == ["shipyard.io/pool=training:NoSchedule"]
+    assert aks_facts.node_taints(spot) == ["shipyard.io/pool=training:NoSchedule",
                                 "kubernetes.azure.com/scalesetpriority=spot:NoSchedule"]
-    assert cpu.labels == spot.labels == {aks_facts.POOL_LABEL: "training"}
+    assert cpu.labels == spot.labels == {cluster.POOL_LABEL: "training"}
     default = aks_facts.pool_plans(make_spec("azure", training={"spot": False}))
     assert [(p.name, p.min_nodes) for p in default] == [("system", 1), ("cpu", 0)], "training scales from zero"
 
@@ -169,8 +168,8 @@ def test_gpu_training_gets_a_tainted_gpu_pool() -> None:
     pools = aks_facts.pool_plans(make_spec("azure", training={"size": "gpu", "gpu_count": 4, "spot": False}))
     assert [p.name for p in pools] == ["system", "gpu"]
     gpu = pools[1]
-    assert (gpu.vm_size, gpu.gpus, gpu.min_nodes) == ("Standard_NC64as_T4_v3", 4, 0)
-    assert "nvidia.com/gpu=present:NoSchedule" in gpu.node_taints
+    assert (gpu.machine, gpu.gpus, gpu.min_nodes) == ("Standard_NC64as_T4_v3", 4, 0)
+    assert "nvidia.com/gpu=present:NoSchedule" in aks_facts.node_taints(gpu)
 
 
 def test_the_kubeconfig_keeps_no_credential() -> None:
@@ -219,8 +218,8 @@ def test_pools_carry_their_bounds_taints_and_labels(captured) -> None:
         plan = plans[name]
         assert pool["enableAutoScaling"] is True
         assert (pool["minCount"], pool["maxCount"]) == (plan.min_nodes, plan.max_nodes)
-        assert pool["vmSize"] == plan.vm_size and pool["nodeLabels"] == plan.labels
-        assert pool.get("nodeTaints", []) == plan.node_taints
+        assert pool["vmSize"] == plan.machine and pool["nodeLabels"] == plan.labels
+        assert pool.get("nodeTaints", []) == aks_facts.node_taints(plan)
         assert pool["mode"] == ("System" if plan.system else "User")
         assert (pool.get("scaleSetPriority") == "Spot") == plan.spot
         assert pool["vnetSubnetID"].endswith("/shipyard-prod-nodes") and not pool["enableNodePublicIP"]
@@ -299,7 +298,6 @@ def test_the_database_artifacts_and_image_are_azures(captured) -> None:
 
 
 def test_the_workloads_are_the_kubernetes_targets_object_for_object(captured) -> None:
-    assert aks_facts.POOL_LABEL == gke_facts.POOL_LABEL, "the placement helper strips this label's tolerations"
     profile = objects(captured(STACK))
     labels = profile["Deployment", "mlflow"]["spec"]["template"]["metadata"]["labels"]
     assert labels.pop(aks.USE_LABEL[0]) == aks.USE_LABEL[1], "the one change AKS adds to GKE's (CHANGED)"
@@ -314,9 +312,9 @@ def test_the_documented_changes_are_what_the_profile_says(captured) -> None:
     assert ports == {5432, 443}
     for owner, _, pod in pod_specs(captured(STACK)):
         pool = "training" if "-train" in owner else "system"
-        assert pod.get("nodeSelector") == {aks_facts.POOL_LABEL: pool}, owner
+        assert pod.get("nodeSelector") == {cluster.POOL_LABEL: pool}, owner
         if pool == "training":
-            assert {"key": aks_facts.POOL_LABEL, "operator": "Equal", "value": "training",
+            assert {"key": cluster.POOL_LABEL, "operator": "Equal", "value": "training",
                     "effect": "NoSchedule"} in pod["tolerations"]
 
 

@@ -150,14 +150,14 @@ def test_pools_follow_the_size_table_and_the_training_bounds() -> None:
     pools = {p.name: p for p in gke_facts.pool_plans(make_spec(
         environment="prod", training={"size": "large", "min_nodes": 1, "max_nodes": 4, "spot": True}))}
     assert set(pools) == {"system", "training", "training-spot"}
-    assert (pools["system"].min_nodes, pools["system"].max_nodes) == gke_facts.SYSTEM_NODES["prod"]
-    assert pools["system"].taints == () and pools["system"].labels == {gke_facts.POOL_LABEL: "system"}
+    assert (pools["system"].min_nodes, pools["system"].max_nodes) == cluster.SYSTEM_NODES["prod"]
+    assert pools["system"].taints == () and pools["system"].labels == {cluster.POOL_LABEL: "system"}
     training, spot = pools["training"], pools["training-spot"]
     assert (training.machine, training.min_nodes, training.max_nodes, training.spot) == ("n2-standard-8", 1, 4, False)
     assert (spot.min_nodes, spot.max_nodes, spot.spot) == (0, 4, True), "spot scales from zero"
-    assert training.taints == (gke_facts.TRAINING_TAINT,)
-    assert spot.taints == (gke_facts.TRAINING_TAINT, gke_facts.SPOT_TAINT)
-    assert training.labels == spot.labels == {gke_facts.POOL_LABEL: "training"}
+    assert training.taints == (cluster.TRAINING_TAINT,)
+    assert spot.taints == (cluster.TRAINING_TAINT, gke_facts.SPOT_TAINT)
+    assert training.labels == spot.labels == {cluster.POOL_LABEL: "training"}
 
 
 def test_gpu_training_gets_a_tainted_gpu_pool_and_no_spot_pool_without_spot() -> None:
@@ -166,7 +166,7 @@ def test_gpu_training_gets_a_tainted_gpu_pool_and_no_spot_pool_without_spot() ->
     assert [p.name for p in pools] == ["system", "training"]
     gpu = pools[1]
     assert (gpu.machine, gpu.gpus, gpu.min_nodes) == ("g2-standard-48", 4, 0)
-    assert gke_facts.GPU_TAINT in gpu.taints
+    assert cluster.GPU_TAINT in gpu.taints
 
 
 # --- the GKE program ---------------------------------------------------------------------------------------
@@ -289,7 +289,7 @@ def _without_placement(body: dict[str, Any]) -> dict[str, Any]:
     body = copy.deepcopy(body)
     for pod in _pods(body):
         pod.pop("nodeSelector", None)
-        kept = [t for t in pod.get("tolerations", []) if t["key"] != gke_facts.POOL_LABEL]
+        kept = [t for t in pod.get("tolerations", []) if t["key"] != cluster.POOL_LABEL]
         pod.pop("tolerations", None)
         if kept:
             pod["tolerations"] = kept
@@ -355,13 +355,13 @@ def test_the_documented_changes_are_what_the_profile_says(gke) -> None:
     ports = {p["port"] for rule in profile["NetworkPolicy", "mlflow"]["spec"]["egress"] for p in rule["ports"]}
     assert ports == {5432, 443, 80, 988}
     placed = {owner: pod.get("nodeSelector") for owner, _, pod in pod_specs(gke(STACK))}
-    assert all(selector == {gke_facts.POOL_LABEL: "training"} for owner, selector in placed.items()
+    assert all(selector == {cluster.POOL_LABEL: "training"} for owner, selector in placed.items()
                if "-train" in owner), placed
-    assert all(selector == {gke_facts.POOL_LABEL: "system"} for owner, selector in placed.items()
+    assert all(selector == {cluster.POOL_LABEL: "system"} for owner, selector in placed.items()
                if "-train" not in owner), placed
     for owner, _, pod in pod_specs(gke(STACK)):
         if "-train" in owner:
-            assert {"key": gke_facts.POOL_LABEL, "operator": "Equal", "value": "training",
+            assert {"key": cluster.POOL_LABEL, "operator": "Equal", "value": "training",
                     "effect": "NoSchedule"} in pod["tolerations"]
 
 

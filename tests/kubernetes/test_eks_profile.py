@@ -128,14 +128,14 @@ def test_node_groups_follow_the_aws_size_table_and_the_training_bounds() -> None
     groups = {g.name: g for g in eks_facts.node_group_plans(make_spec(
         "aws", environment="prod", training={"size": "large", "min_nodes": 1, "max_nodes": 4, "spot": True}))}
     assert set(groups) == {"system", "training", "training-spot"}
-    assert (groups["system"].min_nodes, groups["system"].max_nodes) == eks_facts.SYSTEM_NODES["prod"]
-    assert groups["system"].taints == () and groups["system"].labels == {eks_facts.POOL_LABEL: "system"}
+    assert (groups["system"].min_nodes, groups["system"].max_nodes) == cluster.SYSTEM_NODES["prod"]
+    assert groups["system"].taints == () and groups["system"].labels == {cluster.POOL_LABEL: "system"}
     training, spot = groups["training"], groups["training-spot"]
-    assert (training.instance, training.min_nodes, training.max_nodes, training.capacity_type) == (
+    assert (training.machine, training.min_nodes, training.max_nodes, eks_facts.capacity_type(training)) == (
         "m5.4xlarge", 1, 4, "ON_DEMAND"), "sizes.py's large training instance without 'ml.'"
-    assert (spot.min_nodes, spot.max_nodes, spot.capacity_type) == (0, 4, "SPOT"), "spot scales from zero"
-    assert training.taints == spot.taints == (eks_facts.TRAINING_TAINT,)
-    assert training.labels == spot.labels == {eks_facts.POOL_LABEL: "training"}
+    assert (spot.min_nodes, spot.max_nodes, eks_facts.capacity_type(spot)) == (0, 4, "SPOT"), "spot scales from zero"
+    assert training.taints == spot.taints == (cluster.TRAINING_TAINT,)
+    assert training.labels == spot.labels == {cluster.POOL_LABEL: "training"}
 
 
 def test_gpu_training_gets_a_tainted_gpu_group_and_no_spot_group_without_spot() -> None:
@@ -143,8 +143,8 @@ def test_gpu_training_gets_a_tainted_gpu_group_and_no_spot_group_without_spot() 
                                                   training={"size": "gpu", "gpu_count": 4, "spot": False}))
     assert [g.name for g in groups] == ["system", "training"]
     gpu = groups[1]
-    assert (gpu.instance, gpu.ami, gpu.min_nodes) == ("g5.12xlarge", eks_facts.GPU_AMI, 0)
-    assert eks_facts.GPU_TAINT in gpu.taints and groups[0].ami == eks_facts.CPU_AMI
+    assert (gpu.machine, eks_facts.ami(gpu), gpu.min_nodes) == ("g5.12xlarge", eks_facts.GPU_AMI, 0)
+    assert cluster.GPU_TAINT in gpu.taints and eks_facts.ami(groups[0]) == eks_facts.CPU_AMI
 
 
 def test_the_cluster_profile_reaches_its_aws_apis_without_sagemakers() -> None:
@@ -189,7 +189,7 @@ def test_node_groups_carry_their_bounds_taints_and_labels(eks) -> None:
         scaling = body["scalingConfig"]
         assert (scaling["minSize"], scaling["maxSize"], scaling["desiredSize"]) == (
             plan.min_nodes, plan.max_nodes, plan.min_nodes)
-        assert body["instanceTypes"] == [plan.instance] and body["capacityType"] == plan.capacity_type
+        assert body["instanceTypes"] == [plan.machine] and body["capacityType"] == eks_facts.capacity_type(plan)
         assert body["labels"] == plan.labels
         assert [(t["key"], t["value"], t["effect"]) for t in body.get("taints", [])] == [
             (key, value, "NO_SCHEDULE") for key, value in plan.taints]
@@ -303,9 +303,9 @@ def test_the_documented_changes_are_what_the_profile_says(eks) -> None:
     assert ports == {5432, 443, 80}
     for owner, _, pod in pod_specs(eks(STACK)):
         role = "training" if "-train" in owner else "system"
-        assert pod.get("nodeSelector") == {eks_facts.POOL_LABEL: role}, owner
+        assert pod.get("nodeSelector") == {cluster.POOL_LABEL: role}, owner
         if role == "training":
-            assert {"key": eks_facts.POOL_LABEL, "operator": "Equal", "value": "training",
+            assert {"key": cluster.POOL_LABEL, "operator": "Equal", "value": "training",
                     "effect": "NoSchedule"} in pod["tolerations"]
     (storage,) = [m for m in map(manifest, kube_objects(eks(STACK))) if m["kind"] == "StorageClass"]
     assert storage["provisioner"] == "ebs.csi.aws.com" and storage["parameters"] == {"type": "gp3",
@@ -409,7 +409,7 @@ def test_the_autoscaler_runs_on_the_system_group_for_this_cluster_with_its_own_i
     assert container["args"] == eks_facts.autoscaler_args(found.inputs["name"]), "this cluster's groups"
     assert {"name": "AWS_REGION", "value": "eu-west-1"} in container["env"], "pods cannot read the metadata"
     assert container["resources"]["limits"] and container["securityContext"]["readOnlyRootFilesystem"] is True
-    assert pod["nodeSelector"] == {eks_facts.POOL_LABEL: "system"} and "tolerations" not in pod
+    assert pod["nodeSelector"] == {cluster.POOL_LABEL: "system"} and "tolerations" not in pod
     assert pod["serviceAccountName"] == AUTOSCALER and pod["priorityClassName"] == "system-cluster-critical"
     for kind in ("ClusterRoleBinding", "RoleBinding"):
         assert objects[kind, AUTOSCALER]["subjects"] == [

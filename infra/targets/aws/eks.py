@@ -63,8 +63,9 @@ from infra.targets.aws.network import HTTPS, allow, security_group
 from infra.targets.aws.registry import LOG_RETENTION_DAYS, POSTGRES, database_url, postgres_instance
 from infra.targets.aws.storage import artifact_bucket, stateful
 from infra.targets.base import TargetResources
+from infra.targets.cluster import POOL_LABEL
 from infra.targets.kubernetes import layout
-from infra.targets.kubernetes.profile import ClusterProfile, Placement
+from infra.targets.kubernetes.profile import ClusterProfile, pool_placement
 from infra.targets.kubernetes.program import build_workloads
 from infra.targets.kubernetes.workload import container_security, env, http_probe, pod_security
 from infra.targets.naming import fit, joined
@@ -73,7 +74,6 @@ from infra.targets.objectstore import PREFIXES
 #: Control-plane log types sent to CloudWatch Logs.
 LOG_TYPES = ("api", "audit", "authenticator")
 #: Components of the Kubernetes target that run on the system group (training has its own groups).
-SYSTEM_COMPONENTS = ("registry", "serving", "monitoring", "database")
 MANAGED_POLICY = "arn:aws:iam::aws:policy/{}"
 
 
@@ -89,14 +89,6 @@ def kubeconfig(name: str, endpoint: str, ca_certificate: str, region: str) -> st
             "interactiveMode": "Never"}}}],
     }, indent=2)
 
-
-def placement() -> dict[str, Placement]:
-    """Where each component's pods run: training on the training groups (tolerating their taint), the rest on
-    the system group."""
-    label = eks_facts.POOL_LABEL
-    places = {component: Placement({label: "system"}) for component in SYSTEM_COMPONENTS}
-    places["training"] = Placement({label: "training"}, (eks_facts.TRAINING_TAINT,))
-    return places
 
 
 def kms_for_eks(key_arn: str) -> list[iam.Statement]:
@@ -212,19 +204,20 @@ class EksCluster(pulumi.ComponentResource):
                                                policy_arn=MANAGED_POLICY.format(policy), opts=opts)
                   for policy in eks_facts.NODE_POLICIES]
         plans = eks_facts.node_group_plans(spec)
-        templates = {ami: self._launch_template(spec, ami, opts) for ami in dict.fromkeys(p.ami for p in plans)}
+        amis = dict.fromkeys(eks_facts.ami(p) for p in plans)
+        templates = {ami: self._launch_template(spec, ami, opts) for ami in amis}
         return [eks.NodeGroup(
             f"{prefix}-nodes-{plan.name}", cluster_name=self.cluster.name,
             node_group_name=aws_name(plan.name, kind="node_group"), node_role_arn=role.arn,
-            subnet_ids=base.network.subnet_ids, ami_type=plan.ami, instance_types=[plan.instance],
-            capacity_type=plan.capacity_type,
+            subnet_ids=base.network.subnet_ids, ami_type=eks_facts.ami(plan), instance_types=[plan.machine],
+            capacity_type=eks_facts.capacity_type(plan),
             scaling_config=eks.NodeGroupScalingConfigArgs(min_size=plan.min_nodes, max_size=plan.max_nodes,
-                                                          desired_size=plan.desired),
+                                                          desired_size=plan.min_nodes),
             labels=plan.labels,
             taints=[eks.NodeGroupTaintArgs(key=key, value=value, effect="NO_SCHEDULE") for key, value in plan.taints]
             or None,
             launch_template=eks.NodeGroupLaunchTemplateArgs(
-                id=templates[plan.ami].id, version=templates[plan.ami].latest_version.apply(str)),
+                id=templates[eks_facts.ami(plan)].id, version=templates[eks_facts.ami(plan)].latest_version.apply(str)),
             update_config=eks.NodeGroupUpdateConfigArgs(max_unavailable=1), tags=spec.all_tags,
             # An autoscaler moves the desired size between the bounds; `pulumi up` does not move it back.
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
@@ -361,7 +354,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 metadata=ObjectMetaArgs(labels=labels), spec=PodSpecArgs(
                     containers=[container], service_account_name=account, automount_service_account_token=True,
                     priority_class_name="system-cluster-critical", security_context=pod_security(fs_group=False),
-                    node_selector={eks_facts.POOL_LABEL: "system"}))),
+                    node_selector={POOL_LABEL: "system"}))),
             opts=_after(on_cluster, association, grant, rule))
         self.register_outputs({})
 
@@ -411,7 +404,7 @@ def build_cluster(platform: pulumi.ComponentResource, spec: PlatformSpec, packag
                                opts=under)
     profile = ClusterProfile(provider=cluster.provider, image=base.image, database_url=backends.database_url,
                              database_ready=backends.database_ready, artifacts=backends.artifacts,
-                             artifact_ports=eks_facts.ARTIFACT_PORTS, placement=placement())
+                             artifact_ports=eks_facts.ARTIFACT_PORTS, placement=pool_placement())
     built = build_workloads(platform, workloads, package, image, secrets, profile)
     built.extra_outputs.update(cluster=cluster.name, image_repository=base.repository_url)
     return built

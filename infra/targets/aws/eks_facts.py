@@ -6,10 +6,10 @@ the EC2 instance the class means on a node), so a size moves on both profiles wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from infra.spec import PlatformSpec
 from infra.targets.aws.sizes import SIZES, training_instance
+from infra.targets.cluster import PoolPlan, system_size_class
+from infra.targets.cluster import pool_plans as cluster_pools
 
 #: The Kubernetes version the cluster runs (what the workloads are validated against) and EKS's spelling of it.
 KUBERNETES_VERSION = "1.33.0"
@@ -23,14 +23,6 @@ GPU_AMI = "BOTTLEROCKET_x86_64_NVIDIA"
 DATA_DEVICE = {CPU_AMI: "/dev/xvda", GPU_AMI: "/dev/xvdb"}
 #: Size of that volume (GiB, gp3): the runtime image, the wheel cache and emptyDir volumes.
 DATA_VOLUME_GB = 100
-
-#: The node label every group carries (its role), and the taint that keeps all but training pods off training nodes.
-POOL_LABEL = "shipyard.io/pool"
-TRAINING_TAINT = (POOL_LABEL, "training")
-#: The taint of GPU nodes; the Kubernetes target's GPU pods tolerate it (EKS does not set it by itself).
-GPU_TAINT = ("nvidia.com/gpu", "present")
-#: Nodes of the system group (the tracking server, serving, monitoring, EKS's add-ons): dev keeps one.
-SYSTEM_NODES = {"dev": (1, 3), "staging": (2, 4), "prod": (3, 6)}
 
 #: EKS add-ons, in the order they can start: the CNI enforcing NetworkPolicies, kube-proxy, the Pod Identity
 #: agent (before anything that needs an AWS identity), CoreDNS and the EBS CSI driver (both need nodes).
@@ -52,35 +44,6 @@ POD_IDENTITY_PORT = 80
 ARTIFACT_PORTS = (443, POD_IDENTITY_PORT)
 
 
-@dataclass(frozen=True)
-class NodeGroupPlan:
-    """One managed node group: its instance and AMI, node bounds, capacity type and what runs there."""
-
-    name: str
-    role: str
-    instance: str
-    ami: str
-    min_nodes: int
-    max_nodes: int
-    spot: bool = False
-    taints: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def labels(self) -> dict[str, str]:
-        """The node labels pods select the group by."""
-        return {POOL_LABEL: self.role}
-
-    @property
-    def capacity_type(self) -> str:
-        """EKS's capacity type: spot nodes are labelled `eks.amazonaws.com/capacityType: SPOT` by EKS."""
-        return "SPOT" if self.spot else "ON_DEMAND"
-
-    @property
-    def desired(self) -> int:
-        """The size the group is created at (its minimum; an autoscaler moves it from there)."""
-        return self.min_nodes
-
-
 def node_instance(sagemaker_instance: str) -> str:
     """The EC2 instance type behind a SageMaker instance type (`ml.m5.xlarge` -> `m5.xlarge`)."""
     return sagemaker_instance.removeprefix("ml.")
@@ -88,30 +51,26 @@ def node_instance(sagemaker_instance: str) -> str:
 
 def system_instance(spec: PlatformSpec) -> str:
     """The system group's instance: the training instance of the biggest of the tracking server's and the
-    endpoints' classes (`gpu` there means the biggest CPU class, as in the Kubernetes target)."""
-    order = ["small", "medium", "large"]
-    classes = [spec.registry.server_size, *(m.serving.size for m in spec.models)]
-    biggest = max((c if c != "gpu" else "large" for c in classes), key=order.index)
-    return node_instance(SIZES[biggest].training)
+    endpoints' classes."""
+    return node_instance(SIZES[system_size_class(spec)].training)
 
 
-def node_group_plans(spec: PlatformSpec) -> list[NodeGroupPlan]:
-    """The cluster's node groups: the system group (everything but training), the training group on the training
-    size class's instance between `training.min_nodes` and `max_nodes` (GPU instances with the GPU taint for
-    size 'gpu'), and with `training.spot` its spot twin from zero."""
-    low, high = SYSTEM_NODES[spec.environment]
+def node_group_plans(spec: PlatformSpec) -> list[PoolPlan]:
+    """The cluster's node groups (`infra.targets.cluster.pool_plans`) on EC2 instances (the GPU instance with
+    `training.gpu_count` GPUs for size 'gpu'); spot nodes carry no extra taint on EKS."""
     training = spec.training
-    gpu = training.size == "gpu"
-    instance = node_instance(training_instance(training.size, training.gpu_count))
-    taints = (TRAINING_TAINT, *((GPU_TAINT,) if gpu else ()))
-    ami = GPU_AMI if gpu else CPU_AMI
-    groups = [NodeGroupPlan("system", "system", system_instance(spec), CPU_AMI, low, high),
-              NodeGroupPlan("training", "training", instance, ami, training.min_nodes, training.max_nodes,
-                            taints=taints)]
-    if training.spot:
-        groups.append(NodeGroupPlan("training-spot", "training", instance, ami, 0, training.max_nodes, spot=True,
-                                    taints=taints))
-    return groups
+    return cluster_pools(spec, system_machine=system_instance(spec),
+                         training_machine=node_instance(training_instance(training.size, training.gpu_count)))
+
+
+def ami(plan: PoolPlan) -> str:
+    """A node group's AMI family: Bottlerocket NVIDIA for GPU nodes, Amazon Linux 2023 otherwise."""
+    return GPU_AMI if plan.gpus else CPU_AMI
+
+
+def capacity_type(plan: PoolPlan) -> str:
+    """EKS's capacity type: spot nodes are labelled `eks.amazonaws.com/capacityType: SPOT` by EKS."""
+    return "SPOT" if plan.spot else "ON_DEMAND"
 
 #: The Cluster Autoscaler (what moves the managed node groups between their bounds, from zero): the release of
 #: the cluster's Kubernetes minor, pulled from registry.k8s.io through an ECR pull-through cache (the VPC has no

@@ -39,7 +39,7 @@ from infra.targets.azure.foundation import Foundation
 from infra.targets.azure.registry import artifact_storage, postgres_server, stateful
 from infra.targets.base import TargetResources
 from infra.targets.kubernetes import layout as k8s_layout
-from infra.targets.kubernetes.profile import ClusterProfile, Placement
+from infra.targets.kubernetes.profile import ClusterProfile, pool_placement
 from infra.targets.kubernetes.program import build_workloads
 from pipelines.adapters.azure import artifact_uri
 
@@ -55,7 +55,6 @@ ARTIFACT_PORTS = (443,)
 #: The Entra ID application of AKS's API server: kubelogin asks tokens for it.
 AKS_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"
 #: Components of the Kubernetes target that run on the system pool (training has its own pools).
-SYSTEM_COMPONENTS = ("registry", "serving", "monitoring", "database")
 #: Control-plane log categories kept in Log Analytics: who changed what, the autoscaler's decisions, Entra checks.
 AUDIT_LOGS = ("kube-audit-admin", "cluster-autoscaler", "guard")
 
@@ -72,14 +71,6 @@ def kubeconfig(encoded: str) -> str:
     config["users"] = [{"name": user["name"], "user": exec_user} for user in config.get("users") or []]
     return json.dumps(config, indent=2)
 
-
-def placement() -> dict[str, Placement]:
-    """Where each component's pods run: training on the training pools (tolerating their taint), the rest on
-    the system pool."""
-    label = aks_facts.POOL_LABEL
-    places = {component: Placement({label: "system"}) for component in SYSTEM_COMPONENTS}
-    places["training"] = Placement({label: "training"}, (aks_facts.TRAINING_TAINT,))
-    return places
 
 
 def service_account_subject(namespace: str, account: str) -> str:
@@ -166,10 +157,10 @@ class AksCluster(pulumi.ComponentResource):
         """What every pool takes, the inline system pool as the separate ones: autoscaled between its bounds,
         Azure Linux on the nodes' subnet, its labels and taints, Spot and the GPU driver when the plan says."""
         return dict(
-            vm_size=plan.vm_size, count=max(plan.min_nodes, 1 if plan.system else 0), min_count=plan.min_nodes,
+            vm_size=plan.machine, count=max(plan.min_nodes, 1 if plan.system else 0), min_count=plan.min_nodes,
             max_count=plan.max_nodes, enable_auto_scaling=True, type="VirtualMachineScaleSets", os_type="Linux",
             os_sku="AzureLinux", os_disk_size_gb=128, vnet_subnet_id=subnet, node_labels=plan.labels,
-            node_taints=plan.node_taints or None, enable_node_public_ip=False,
+            node_taints=aks_facts.node_taints(plan) or None, enable_node_public_ip=False,
             scale_set_priority="Spot" if plan.spot else None, scale_set_eviction_policy="Delete" if plan.spot else None,
             spot_max_price=-1 if plan.spot else None,
             gpu_profile=containerservice.GPUProfileArgs(driver="Install") if plan.gpus else None)
@@ -226,7 +217,7 @@ def build_cluster(platform: pulumi.ComponentResource, spec: PlatformSpec, packag
     profile = ClusterProfile(provider=aks.provider, image=base.image, database_url=backends.database_url,
                              database_ready=backends.database_ready, artifacts=backends.artifacts,
                              artifact_ports=ARTIFACT_PORTS, account_annotations=backends.annotations,
-                             pod_labels={k8s_layout.MLFLOW: dict([USE_LABEL])}, placement=placement())
+                             pod_labels={k8s_layout.MLFLOW: dict([USE_LABEL])}, placement=pool_placement())
     built = build_workloads(platform, workloads, package, image, secrets, profile)
     built.extra_outputs.update(cluster=aks.name, image_repository=base.registry.login_server)
     return built

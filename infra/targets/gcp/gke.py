@@ -37,7 +37,7 @@ from infra.targets.gcp.registry import cloud_sql
 from infra.targets.gcp.services import service_agent
 from infra.targets.gcp.storage import artifact_bucket
 from infra.targets.kubernetes import layout
-from infra.targets.kubernetes.profile import ClusterProfile, Placement
+from infra.targets.kubernetes.profile import ClusterProfile, pool_placement
 from infra.targets.kubernetes.program import build_workloads
 from infra.targets.objectstore import PREFIXES
 
@@ -53,7 +53,6 @@ IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
 #: hands out the Workload Identity token (80 on 169.254.169.254; 988 on Dataplane V2's 169.254.169.252).
 ARTIFACT_PORTS = (443, 80, 988)
 #: Components of the Kubernetes target that run on the system pool (training has its own pools).
-SYSTEM_COMPONENTS = ("registry", "serving", "monitoring", "database")
 
 
 def kubeconfig(name: str, endpoint: str, ca_certificate: str) -> str:
@@ -68,14 +67,6 @@ def kubeconfig(name: str, endpoint: str, ca_certificate: str) -> str:
             "installHint": "gcloud components install gke-gcloud-auth-plugin", "provideClusterInfo": True}}}],
     }, indent=2)
 
-
-def placement() -> dict[str, Placement]:
-    """Where each component's pods run: training on the training pools (tolerating their taint), the rest on
-    the system pool."""
-    label = gke_facts.POOL_LABEL
-    places = {component: Placement({label: "system"}) for component in SYSTEM_COMPONENTS}
-    places["training"] = Placement({label: "training"}, (gke_facts.TRAINING_TAINT,))
-    return places
 
 
 def workload_member(project: str, namespace: str, account: str) -> str:
@@ -210,7 +201,7 @@ def build_cluster(platform: pulumi.ComponentResource, spec: PlatformSpec, packag
     profile = ClusterProfile(provider=gke.provider, image=base.image, database_url=backends.database_url,
                              database_ready=backends.database_ready, artifacts=backends.artifacts,
                              artifact_ports=ARTIFACT_PORTS, account_annotations=backends.annotations,
-                             placement=placement())
+                             placement=pool_placement())
     built = build_workloads(platform, workloads, package, image, secrets, profile)
     built.extra_outputs.update(cluster=gke.name, image_repository=base.repository_url)
     return built

@@ -6,10 +6,10 @@ Adding a size is one line in `MACHINES`; a GPU count one line in `GPU_MACHINES`.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 
 from infra.spec import PlatformSpec, SizeClass
-from infra.targets.cluster import system_size_class
+from infra.targets.cluster import PoolPlan, system_size_class
+from infra.targets.cluster import pool_plans as cluster_pools
 
 #: Node machine per size class: the Kubernetes target's requests and limits of that class fit with room for the
 #: node's own daemons (`infra/targets/kubernetes/sizes.py`).
@@ -27,53 +27,16 @@ POD_RANGE = ("pods", "10.64.0.0/14")
 SERVICE_RANGE = ("services", "10.68.0.0/20")
 CONTROL_PLANE_RANGE = "172.16.0.32/28"
 
-#: The node label every pool carries (its role), and the taint that keeps all but training pods off training pools.
-POOL_LABEL = "shipyard.io/pool"
-TRAINING_TAINT = (POOL_LABEL, "training")
 #: GKE labels and taints spot nodes with this; the Kubernetes target's training pods tolerate it.
 SPOT_TAINT = ("cloud.google.com/gke-spot", "true")
-#: The taint of GPU nodes (GKE sets it too); the Kubernetes target's GPU pods tolerate it.
-GPU_TAINT = ("nvidia.com/gpu", "present")
-#: Nodes of the system pool (the tracking server, serving, monitoring, GKE's own pods): dev keeps one.
-SYSTEM_NODES = {"dev": (1, 3), "staging": (2, 4), "prod": (3, 6)}
 #: The Kubernetes minor version the release channel runs (what the workloads are validated against).
 KUBERNETES_VERSION = "1.33.0"
 
 
-@dataclass(frozen=True)
-class PoolPlan:
-    """One node pool: its machine, total node bounds over the region's zones, and what runs there."""
-
-    name: str
-    role: str
-    machine: str
-    min_nodes: int
-    max_nodes: int
-    spot: bool = False
-    gpus: int = 0
-    taints: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def labels(self) -> dict[str, str]:
-        """The node labels pods select the pool by."""
-        return {POOL_LABEL: self.role}
-
-
 def pool_plans(spec: PlatformSpec) -> list[PoolPlan]:
-    """The cluster's node pools: the system pool (everything but training), the training pool on the training
-    size class's machine between `training.min_nodes` and `max_nodes` (a GPU pool, tainted, for size 'gpu'),
-    and with `training.spot` its spot twin from zero; the training pools scale from zero when min_nodes is 0."""
-    low, high = SYSTEM_NODES[spec.environment]
-    training = spec.training
-    taints = (TRAINING_TAINT, *((GPU_TAINT,) if training.size == "gpu" else ()))
-    machine = training_machine(spec)
-    pools = [PoolPlan("system", "system", system_machine(spec), low, high),
-             PoolPlan("training", "training", machine, training.min_nodes, training.max_nodes,
-                      gpus=training.gpu_count, taints=taints)]
-    if training.spot:
-        pools.append(PoolPlan("training-spot", "training", machine, 0, training.max_nodes, spot=True,
-                              gpus=training.gpu_count, taints=(*taints, SPOT_TAINT)))
-    return pools
+    """The cluster's node pools (`infra.targets.cluster.pool_plans`) on GKE machines; spot nodes carry GKE's taint."""
+    return cluster_pools(spec, system_machine=system_machine(spec), training_machine=training_machine(spec),
+                         spot_taint=SPOT_TAINT)
 
 
 def training_machine(spec: PlatformSpec) -> str:

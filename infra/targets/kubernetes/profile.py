@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_kubernetes.core.v1 import TolerationArgs
 
+from infra.targets.cluster import POOL_LABEL, SYSTEM_COMPONENTS, TRAINING_TAINT
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -40,6 +42,14 @@ class Placement:
         """The tolerations as the SDK takes them."""
         return [TolerationArgs(key=key, operator="Equal", value=value, effect="NoSchedule")
                 for key, value in self.tolerations]
+
+
+def pool_placement() -> dict[str, Placement]:
+    """Where each component's pods run on a cloud's cluster: training on the training pools (tolerating their
+    taint), the rest on the system pool (`infra.targets.cluster`'s pool labels and taints)."""
+    places = {component: Placement({POOL_LABEL: "system"}) for component in SYSTEM_COMPONENTS}
+    places["training"] = Placement({POOL_LABEL: "training"}, (TRAINING_TAINT,))
+    return places
 
 
 @dataclass(frozen=True)
